@@ -1,0 +1,111 @@
+"""Pure preflight decisions: is this host one we can provision, and with which GPU?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from roles.native.releases import ARCHES
+from settings import Settings
+
+# Releases with systemd that the native role is written and tested for.
+SUPPORTED_OS = {"debian": 12, "ubuntu": 22}
+BUILT_TOPOLOGIES = {"native"}
+# Why a broken driver matters, and what fixes it (nvidia-smi error codes from facts.parsers.nvidia).
+DRIVER_FIXES = {
+    "no-driver": "the NVIDIA kernel module is not loaded: install the driver (550+) and reboot",
+    "version-mismatch": "the driver was upgraded but the old kernel module is loaded: reboot",
+    "not-found": "nvidia-smi is missing: install the NVIDIA driver (550+)",
+    "no-devices": "the driver sees no GPU: check `dmesg | grep -i nvrm` and the PCIe slot",
+}
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What preflight reads from a host (facts/ and pyinfra's own server facts)."""
+
+    os_id: str
+    os_version: str
+    machine: str
+    init: str
+    cpu_flags: list[str]
+    nvidia_smi: dict[str, Any]
+    pci_functions: list[dict[str, Any]]
+
+
+@dataclass
+class Verdict:
+    """The summary lines to show, and the reasons to stop (empty: go ahead)."""
+
+    lines: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    gpus: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _os_supported(facts: HostFacts) -> bool:
+    minimum = SUPPORTED_OS.get(facts.os_id)
+    major = facts.os_version.split(".")[0]
+    return minimum is not None and major.isdigit() and int(major) >= minimum
+
+
+def _gpu_lines(settings: Settings, facts: HostFacts, verdict: Verdict) -> None:
+    smi = facts.nvidia_smi
+    gpus = smi.get("gpus") or []
+    pci_gpus = [f for f in facts.pci_functions if f.get("gpu")]
+    for gpu in gpus:
+        verdict.lines.append(
+            f"GPU {gpu.get('index', '?')}: {gpu['name']}, {gpu['memory_total_mib']} MiB,"
+            f" driver {gpu['driver_version']}, PCI {gpu.get('pci_bus_id')}"
+        )
+    verdict.gpus = gpus
+    if settings.gpu == "none":
+        verdict.lines.append("GPU: not used (gpu='none': CPU-only install, GPU checks skipped)")
+        return
+    if gpus:
+        return
+    error = smi.get("error")
+    if pci_gpus:
+        where = ", ".join(f"{f['vendor_device']} at {f['address']}" for f in pci_gpus)
+        fix = DRIVER_FIXES.get(str(error), f"nvidia-smi said: {smi.get('message')}")
+        verdict.lines.append(f"GPU: NVIDIA hardware {where}, but nvidia-smi fails ({error})")
+        verdict.refusals.append(f"NVIDIA GPU found ({where}) but {fix}")
+        return
+    verdict.lines.append("GPU: no NVIDIA GPU (no PCI display function of vendor 10de)")
+    verdict.refusals.append(
+        f"no NVIDIA GPU on this host and gpu={settings.gpu!r}: set gpu='none' for a"
+        " CPU-only install, or run against the machine that has the GPU"
+    )
+
+
+def check_host(settings: Settings, facts: HostFacts) -> Verdict:
+    """Summarise the host and list every reason not to provision it."""
+    verdict = Verdict()
+    verdict.lines.append(
+        f"OS {facts.os_id} {facts.os_version}, {facts.machine}, init {facts.init};"
+        f" topology {settings.topology}"
+    )
+    if not _os_supported(facts):
+        verdict.refusals.append(
+            f"{facts.os_id} {facts.os_version} is not supported: ollama-rig provisions"
+            " Debian 12+ and Ubuntu 22.04+"
+        )
+    if facts.machine not in ARCHES:
+        verdict.refusals.append(
+            f"architecture {facts.machine} is not supported: Ollama ships x86_64 and aarch64"
+        )
+    if facts.init != "systemd":
+        verdict.refusals.append(f"init is {facts.init!r}: the native role needs systemd as PID 1")
+    if settings.topology not in BUILT_TOPOLOGIES:
+        verdict.refusals.append(
+            f"topology={settings.topology!r} is not built yet: use topology='native'"
+        )
+    avx = [flag for flag in ("avx", "avx2") if flag in facts.cpu_flags]
+    if facts.machine == "x86_64":
+        verdict.lines.append(f"CPU flags: {', '.join(avx) or 'no AVX'}")
+        if "avx" not in avx:
+            verdict.lines.append(
+                "warning: no AVX: CPU inference is slow, and old Ollama releases skipped the"
+                " GPU too (FACTS.md section 8); in a VM use CPU type host"
+            )
+    _gpu_lines(settings, facts, verdict)
+    return verdict
