@@ -1,0 +1,1 @@
+"""Test fixtures standing in for Ollama (integration tier only; see ollama_standin.py)."""
