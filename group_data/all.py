@@ -34,11 +34,11 @@ ollama_prefix = "/usr/local"
 # loopback needs ollama_allow_from.
 ollama_listen = "127.0.0.1:11434"
 # Client networks (CIDRs) admitted to the port when ollama_listen is not loopback.
-ollama_allow_from = []
+ollama_allow_from: list[str] = []
 # Firewall that enforces ollama_allow_from: "nftables" (its own table) or "ufw".
 ollama_firewall = "nftables"
 # Extra browser origins (OLLAMA_ORIGINS). "*" is refused.
-ollama_origins = []
+ollama_origins: list[str] = []
 # Context length the server gives each request (OLLAMA_CONTEXT_LENGTH). Coding agents need
 # 64K; Ollama's own default on a small GPU is 4096.
 ollama_context_length = 65536
@@ -61,7 +61,7 @@ ollama_start_timeout = 90
 ollama_models = ["qwen2.5-coder:7b"]
 # Modelfile variants with a fixed context, made with `ollama create`:
 # {"qwen2.5-coder-64k": {"from": "qwen2.5-coder:7b", "num_ctx": 65536}}.
-ollama_model_variants = {}
+ollama_model_variants: dict[str, dict] = {}
 # Remove models that are on the host but not listed above. Off: nothing unlisted is deleted.
 ollama_prune_models = False
 # Attempts for each pull; a failed pull resumes from what was already downloaded.

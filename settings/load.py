@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
 import runpy
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any

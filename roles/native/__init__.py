@@ -8,6 +8,7 @@ from pyinfra.facts.server import Groups
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from roles.native.firewall import allow_list
 from roles.native.operations import fetch_archive, unpack_release, wait_for_api
 from roles.native.plan import ollama_environment, release_source
 from settings import Settings
@@ -89,6 +90,8 @@ def install_ollama(settings: Settings, machine: str) -> None:
         mode="0644",
         environment=ollama_environment(settings),
     )
+    # The allow-list is in place before Ollama listens beyond loopback.
+    allow_list(settings=settings)
     systemd.daemon_reload(name="Reload systemd units", _if=any_changed(unit, env))
     # A running service restarts only when what it runs changed; a stopped one just starts.
     systemd.service(

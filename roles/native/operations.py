@@ -76,7 +76,10 @@ def unpack_release(archive: str, prefix: str, marker: str):
         f'mkdir -p "$stage/lib/ollama"; rm -rf {q_prefix}/lib/ollama; '
         f'mv "$stage/lib/ollama" {q_prefix}/lib/ollama; '
         f'mv -f "$stage/bin/ollama" {q_prefix}/bin/ollama; rm -rf "$stage"; '
-        f"echo {shlex.quote(marker)} > {q_prefix}/{RELEASE_MARKER}"
+        f"echo {shlex.quote(marker)} > {q_prefix}/{RELEASE_MARKER}; "
+        # Older archives in the cache are not needed any more (each is ~1.4 GB).
+        f"find {shlex.quote(archive.rsplit('/', 1)[0])} -maxdepth 1 -type f"
+        f" ! -name {shlex.quote(archive.rsplit('/', 1)[1])} -delete"
     )
 
 

@@ -1,0 +1,107 @@
+"""The allow-list that must come with exposing Ollama beyond loopback (it has no authentication)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pyinfra import host
+from pyinfra.api import deploy, operation
+from pyinfra.api.exceptions import OperationError
+from pyinfra.facts.files import File
+from pyinfra.facts.server import Command
+from pyinfra.operations import files, systemd
+
+from settings import Settings
+from templates import template_path
+
+RULES = "/etc/ollama-rig/firewall.nft"
+UNIT = "ollama-rig-firewall.service"
+UNIT_FILE = f"/etc/systemd/system/{UNIT}"
+
+
+def split_families(networks: list[str]) -> tuple[list[str], list[str]]:
+    """IPv4 and IPv6 networks, normalised (192.168.1.7/24 -> 192.168.1.0/24)."""
+    parsed = [ipaddress.ip_network(n, strict=False) for n in networks]
+    return (
+        [str(n) for n in parsed if n.version == 4],
+        [str(n) for n in parsed if n.version == 6],
+    )
+
+
+def ufw_rules(networks: list[str], port: int) -> list[str]:
+    """`ufw` arguments, allows first: ufw takes the first matching rule."""
+    allows = [f"allow from {n} to any port {port} proto tcp" for n in networks]
+    return [*allows, f"deny {port}/tcp"]
+
+
+@operation()
+def ufw_allow_list(networks: list[str], port: int):
+    """
+    Admit only networks to a TCP port with ufw, keeping the host's other ufw rules.
+
+    + networks: CIDRs allowed
+    + port: the port
+    """
+    status = host.get_fact(Command, command="ufw status 2>&1 || true") or ""
+    if "Status: active" not in status:
+        raise OperationError(
+            "ollama_firewall='ufw' but ufw is not active: enable ufw (keep your SSH rule), or"
+            " set ollama_firewall='nftables'"
+        )
+    added = host.get_fact(Command, command="ufw show added 2>&1 || true") or ""
+    missing = [rule for rule in ufw_rules(networks, port) if f"ufw {rule}" not in added]
+    if not missing:
+        host.noop(f"ufw admits only {', '.join(networks)} to port {port}")
+        return
+    for rule in missing:
+        # Allows go on top, so a deny added by an earlier run never shadows a new network.
+        verb = "insert 1 " if rule.startswith("allow") else ""
+        yield f"ufw {verb}{rule}"
+
+
+@deploy("Ollama firewall")
+def allow_list(settings: Settings) -> None:
+    """Exposed: only ollama_allow_from reaches the port. Loopback only: remove our rules."""
+    if not settings.exposed:
+        if host.get_fact(File, path=UNIT_FILE):
+            systemd.service(
+                name="Stop the firewall unit", service=UNIT, running=False, enabled=False
+            )
+            files.file(name="Remove the firewall unit", path=UNIT_FILE, present=False)
+            files.file(name="Remove the firewall rules", path=RULES, present=False)
+        return
+    if settings.ollama_firewall == "ufw":
+        ufw_allow_list(
+            name="ufw allow-list for Ollama",
+            networks=settings.ollama_allow_from,
+            port=settings.listen_port,
+        )
+        return
+    ipv4, ipv6 = split_families(settings.ollama_allow_from)
+    rules = files.template(
+        name="nftables allow-list for Ollama",
+        src=template_path("ollama-firewall.nft.j2"),
+        dest=RULES,
+        mode="0644",
+        port=settings.listen_port,
+        ipv4=ipv4,
+        ipv6=ipv6,
+    )
+    unit = files.template(
+        name="Firewall unit",
+        src=template_path("ollama-rig-firewall.service.j2"),
+        dest=UNIT_FILE,
+        mode="0644",
+        rules=RULES,
+    )
+    systemd.daemon_reload(name="Reload systemd units (firewall)", _if=unit.did_change)
+    systemd.service(
+        name="Reload the allow-list",
+        service=UNIT,
+        running=True,
+        restarted=True,
+        _if=rules.did_change,
+    )
+    systemd.service(
+        name="Firewall unit active and enabled", service=UNIT, running=True, enabled=True
+    )

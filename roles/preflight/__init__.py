@@ -1,0 +1,42 @@
+"""Preflight: read the host, print one summary, and stop before any change if it cannot work."""
+
+from __future__ import annotations
+
+from pyinfra import host, logger
+from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.server import Arch, LinuxDistribution
+
+from facts.host import CpuFlags, InitSystem, NvidiaPciFunctions
+from facts.nvidia import NvidiaSmi
+from roles.preflight.check import HostFacts, Verdict, check_host
+from settings import Settings
+
+
+class PreflightError(DeployError):
+    """The host cannot be provisioned as configured; the message says why and what to do."""
+
+
+def read_host_facts() -> HostFacts:
+    distro = host.get_fact(LinuxDistribution) or {}
+    meta = distro.get("release_meta") or {}
+    return HostFacts(
+        os_id=str(meta.get("ID") or distro.get("name") or "unknown").lower(),
+        os_version=str(meta.get("VERSION_ID") or distro.get("major") or "?"),
+        machine=host.get_fact(Arch),
+        init=host.get_fact(InitSystem),
+        cpu_flags=host.get_fact(CpuFlags),
+        nvidia_smi=host.get_fact(NvidiaSmi),
+        pci_functions=host.get_fact(NvidiaPciFunctions),
+    )
+
+
+def preflight(settings: Settings) -> tuple[HostFacts, Verdict]:
+    """Print the summary for this host; raise PreflightError listing every refusal."""
+    facts = read_host_facts()
+    verdict = check_host(settings, facts)
+    logger.info(f"{host.print_prefix}preflight:")
+    for line in verdict.lines:
+        logger.info(f"{host.print_prefix}  {line}")
+    if verdict.refusals:
+        raise PreflightError(f"preflight stopped {host.name}: " + "; ".join(verdict.refusals))
+    return facts, verdict
