@@ -12,9 +12,10 @@ from roles.preflight import preflight
 from roles.verify_manifest import write_manifest
 from settings import load_settings
 
-settings = load_settings(host)
-facts, _verdict = preflight(settings)
+checked = preflight(load_settings(host))
+# From here on the effective settings: the sizing planner's changes, if any, are applied.
+settings = checked.settings
 
-install_ollama(settings=settings, machine=facts.machine)
+install_ollama(settings=settings, machine=checked.facts.machine)
 ensure_models(settings=settings)
-write_manifest(settings=settings)
+write_manifest(settings=settings, model_contexts=checked.model_contexts)

@@ -57,6 +57,10 @@ ollama_models_dir = "/usr/share/ollama/.ollama/models"
 ollama_start_timeout = 90
 
 # --- models -----------------------------------------------------------------------------
+# False: when a model would not be 100% GPU at these settings, preflight applies the sizing
+# planner's fix (KV cache type, context, a smaller model) and says so. True: keep the
+# settings as written and stop instead, with the reason and the options.
+ollama_pinned = False
 # Models to pull (Ollama tags).
 ollama_models = ["qwen2.5-coder:7b"]
 # Modelfile variants with a fixed context, made with `ollama create`:

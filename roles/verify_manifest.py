@@ -14,8 +14,11 @@ from templates import template_path
 MANIFEST = "/etc/ollama-rig/expected.json"
 
 
-def expected_state(settings: Settings) -> dict[str, Any]:
-    """The promises the verify suite holds the host to."""
+def expected_state(settings: Settings, model_contexts: dict[str, int]) -> dict[str, Any]:
+    """The promises the verify suite holds the host to.
+
+    model_contexts: the context each model really gets (capped at its trained context).
+    """
     return {
         "topology": settings.topology,
         "gpu": settings.gpu,
@@ -24,16 +27,17 @@ def expected_state(settings: Settings) -> dict[str, Any]:
         "api_url": settings.api_url,
         "context_length": settings.ollama_context_length,
         "models": wanted_models(settings),
+        "model_contexts": model_contexts,
         "prefix": settings.ollama_prefix,
     }
 
 
 @deploy("Verification manifest")
-def write_manifest(settings: Settings) -> None:
+def write_manifest(settings: Settings, model_contexts: dict[str, int]) -> None:
     files.template(
         name=f"Write {MANIFEST}",
         src=template_path("expected.json.j2"),
         dest=MANIFEST,
         mode="0644",
-        expected=expected_state(settings),
+        expected=expected_state(settings, model_contexts),
     )

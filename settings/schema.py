@@ -72,6 +72,7 @@ class Settings(BaseModel):
     ollama_models_dir: str
     ollama_start_timeout: Annotated[int, Field(ge=5, le=3600)]
 
+    ollama_pinned: bool
     ollama_models: list[str]
     ollama_model_variants: dict[str, ModelVariant]
     ollama_prune_models: bool

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyinfra import host, logger
 from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.server import Arch, LinuxDistribution
 
 from facts.host import CpuFlags, InitSystem, NvidiaPciFunctions
 from facts.nvidia import NvidiaSmi
-from roles.preflight.check import HostFacts, Verdict, check_host
+from roles.preflight.check import HostFacts, check_host
+from roles.preflight.fit import fit_models
 from settings import Settings
 
 
@@ -30,13 +33,24 @@ def read_host_facts() -> HostFacts:
     )
 
 
-def preflight(settings: Settings) -> tuple[HostFacts, Verdict]:
+@dataclass(frozen=True)
+class Preflight:
+    """What the roles go on with: the host's facts and the settings after fitting the VRAM."""
+
+    facts: HostFacts
+    settings: Settings
+    model_contexts: dict[str, int]
+
+
+def preflight(settings: Settings) -> Preflight:
     """Print the summary for this host; raise PreflightError listing every refusal."""
     facts = read_host_facts()
     verdict = check_host(settings, facts)
+    fitted = fit_models(settings, verdict.gpus)
     logger.info(f"{host.print_prefix}preflight:")
-    for line in verdict.lines:
+    for line in verdict.lines + fitted.lines:
         logger.info(f"{host.print_prefix}  {line}")
-    if verdict.refusals:
-        raise PreflightError(f"preflight stopped {host.name}: " + "; ".join(verdict.refusals))
-    return facts, verdict
+    refusals = verdict.refusals + fitted.refusals
+    if refusals:
+        raise PreflightError(f"preflight stopped {host.name}: " + "; ".join(refusals))
+    return Preflight(facts, fitted.settings, fitted.model_contexts)

@@ -17,6 +17,10 @@ DRIVER_FIXES = {
     "version-mismatch": "the driver was upgraded but the old kernel module is loaded: reboot",
     "not-found": "nvidia-smi is missing: install the NVIDIA driver (550+)",
     "no-devices": "the driver sees no GPU: check `dmesg | grep -i nvrm` and the PCIe slot",
+    "no-nvml-library": "libnvidia-ml is missing: install the driver's user-space libraries",
+    "nvml-unknown-error": "NVML failed (in containers often device access lost after a"
+    " systemd daemon-reload): restart the container or reboot",
+    "nvml-init-failed": "NVML could not start: check `dmesg | grep -i nvrm`, then reboot",
 }
 
 
@@ -64,11 +68,14 @@ def _gpu_lines(settings: Settings, facts: HostFacts, verdict: Verdict) -> None:
     if gpus:
         return
     error = smi.get("error")
-    if pci_gpus:
+    # A driver that answers with an error is evidence of a GPU even where sysfs hides the PCI
+    # functions (containers, some VMs); "not found" and "no devices" alone are not.
+    if pci_gpus or error not in (None, "not-found", "no-devices"):
         where = ", ".join(f"{f['vendor_device']} at {f['address']}" for f in pci_gpus)
+        where = where or "PCI functions not visible here"
         fix = DRIVER_FIXES.get(str(error), f"nvidia-smi said: {smi.get('message')}")
-        verdict.lines.append(f"GPU: NVIDIA hardware {where}, but nvidia-smi fails ({error})")
-        verdict.refusals.append(f"NVIDIA GPU found ({where}) but {fix}")
+        verdict.lines.append(f"GPU: NVIDIA ({where}), but nvidia-smi fails ({error})")
+        verdict.refusals.append(f"NVIDIA GPU ({where}) but {fix}")
         return
     verdict.lines.append("GPU: no NVIDIA GPU (no PCI display function of vendor 10de)")
     verdict.refusals.append(

@@ -11,13 +11,13 @@ Also a command line for the shell and Molecule (one lifecycle, not two):
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-IMAGE = "ollama-rig-test:bookworm"
 MIRROR = "http://deb.debian.org/debian"
 # What the hosts need besides systemd: python3 runs the Ollama stand-in (tests/standin), curl
 # and zstd are what the native role expects, iproute2 gives testinfra `ss`, nftables the firewall.
@@ -51,6 +51,8 @@ RUN_FLAGS = [
     "none",
 ]
 LABEL = "ollama-rig.testbed=1"
+# The tag names the package list, so a changed list builds a new image instead of reusing one.
+IMAGE = "ollama-rig-test:bookworm-" + hashlib.sha256(" ".join(PACKAGES).encode()).hexdigest()[:8]
 
 
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

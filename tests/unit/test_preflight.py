@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from roles.preflight.check import HostFacts, check_host
+from roles.preflight.check import DRIVER_FIXES, HostFacts, check_host
 from settings import settings_from_data
 
 RTX3070 = {
@@ -99,3 +101,19 @@ def test_missing_avx_is_a_warning_not_a_refusal() -> None:
     verdict = check(replace(GOOD, cpu_flags=["fpu", "sse4_2"]))
     assert verdict.refusals == []
     assert any(line.startswith("warning: no AVX") for line in verdict.lines)
+
+
+def test_driver_error_without_visible_pci_functions_is_still_a_driver_problem() -> None:
+    smi = {"gpus": [], "error": "version-mismatch", "message": "Failed to initialize NVML"}
+    verdict = check(replace(GOOD, nvidia_smi=smi, pci_functions=[]), gpu="nvidia")
+    assert verdict.refusals == [
+        "NVIDIA GPU (PCI functions not visible here) but the driver"
+        " was upgraded but the old kernel module is loaded: reboot"
+    ]
+
+
+def test_every_driver_error_code_of_the_parser_has_a_fix() -> None:
+    from facts.parsers import nvidia
+
+    codes = set(re.findall(r'"((?:no|not|version|nvml)-[a-z-]+)"', inspect.getsource(nvidia)))
+    assert codes and codes <= set(DRIVER_FIXES), codes - set(DRIVER_FIXES)

@@ -38,9 +38,11 @@ def test_model_loads_fully_on_gpu(
         assert row["gpu_percent"] == 100 and row["cpu_percent"] == 0, (
             f"{model} is not 100% GPU: {view} shows {row['cpu_percent']}%/{row['gpu_percent']}%"
             f" CPU/GPU ({row.get('processor') or ''}); it does not fit the VRAM at context"
-            f" {manifest['context_length']}: see `python -m sizing` for settings that fit"
+            f" {row.get('context') or manifest['context_length']}: `python -m sizing` or"
+            " `python -m doctor` say what fits"
         )
+    wanted = manifest.get("model_contexts", {}).get(model, manifest["context_length"])
     context = api_row["context"]
-    assert context is not None and context >= manifest["context_length"], (
-        f"{model} loaded with context {context}, below the configured {manifest['context_length']}"
+    assert context is not None and context >= wanted, (
+        f"{model} loaded with context {context}, below the {wanted} configured for it"
     )
