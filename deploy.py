@@ -7,7 +7,7 @@ host is checked before any operation is queued, so bad input changes nothing any
 from pyinfra import host
 
 from roles.models import ensure_models
-from roles.native import install_ollama
+from roles.native import install_ollama, native_cli
 from roles.preflight import preflight
 from roles.verify_manifest import write_manifest
 from settings import load_settings
@@ -16,6 +16,8 @@ checked = preflight(load_settings(host))
 # From here on the effective settings: the sizing planner's changes, if any, are applied.
 settings = checked.settings
 
-install_ollama(settings=settings, machine=checked.facts.machine)
+if settings.topology == "native":
+    install_ollama(settings=settings, machine=checked.facts.machine)
+    ollama_cli = native_cli(settings)
 ensure_models(settings=settings)
-write_manifest(settings=settings, model_contexts=checked.model_contexts)
+write_manifest(settings=settings, model_contexts=checked.model_contexts, ollama_cli=ollama_cli)

@@ -14,10 +14,13 @@ from templates import template_path
 MANIFEST = "/etc/ollama-rig/expected.json"
 
 
-def expected_state(settings: Settings, model_contexts: dict[str, int]) -> dict[str, Any]:
+def expected_state(
+    settings: Settings, model_contexts: dict[str, int], ollama_cli: str
+) -> dict[str, Any]:
     """The promises the verify suite holds the host to.
 
     model_contexts: the context each model really gets (capped at its trained context).
+    ollama_cli: how to run the ollama CLI on the host (it differs by topology).
     """
     return {
         "topology": settings.topology,
@@ -28,16 +31,16 @@ def expected_state(settings: Settings, model_contexts: dict[str, int]) -> dict[s
         "context_length": settings.ollama_context_length,
         "models": wanted_models(settings),
         "model_contexts": model_contexts,
-        "prefix": settings.ollama_prefix,
+        "ollama_cli": ollama_cli,
     }
 
 
 @deploy("Verification manifest")
-def write_manifest(settings: Settings, model_contexts: dict[str, int]) -> None:
+def write_manifest(settings: Settings, model_contexts: dict[str, int], ollama_cli: str) -> None:
     files.template(
         name=f"Write {MANIFEST}",
         src=template_path("expected.json.j2"),
         dest=MANIFEST,
         mode="0644",
-        expected=expected_state(settings, model_contexts),
+        expected=expected_state(settings, model_contexts, ollama_cli),
     )

@@ -20,6 +20,11 @@ ENV_DROPIN = f"/etc/systemd/system/{UNIT}.d/ollama-rig.conf"
 OLLAMA_HOME = "/usr/share/ollama"
 
 
+def native_cli(settings: Settings) -> str:
+    """The ollama CLI on the host, pointed at the configured server."""
+    return f"OLLAMA_HOST={settings.api_url} {settings.ollama_prefix}/bin/ollama"
+
+
 @deploy("Ollama (native)")
 def install_ollama(settings: Settings, machine: str) -> None:
     """Install the pinned release, run it as ollama.service, and wait for the pinned version."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 from facts.parsers.ollama import parse_api_ps, parse_ollama_ps
@@ -29,8 +28,7 @@ def test_model_loads_fully_on_gpu(
         parse_api_ps(host.check_output("curl -fsS %s", f"{manifest['api_url']}/api/ps"))["models"],
         model,
     )
-    cli = shlex.quote(f"{manifest['prefix']}/bin/ollama")
-    cli_out = host.check_output(f"OLLAMA_HOST=%s {cli} ps", manifest["api_url"])
+    cli_out = host.check_output(f"{manifest['ollama_cli']} ps")
     cli_row = _loaded(parse_ollama_ps(cli_out)["models"], model)
     assert api_row is not None and cli_row is not None, f"{model} is not loaded after a generate"
 
