@@ -53,10 +53,11 @@ def ufw_allow_list(networks: list[str], port: int):
     if not missing:
         host.noop(f"ufw admits only {', '.join(networks)} to port {port}")
         return
+    # Allows go on top, so an earlier deny never shadows a new network; ufw cannot insert
+    # into an empty rule list, where appending in order (allows, then the deny) is right.
+    on_top = "insert 1 " if any(line.startswith("ufw ") for line in added.splitlines()) else ""
     for rule in missing:
-        # Allows go on top, so a deny added by an earlier run never shadows a new network.
-        verb = "insert 1 " if rule.startswith("allow") else ""
-        yield f"ufw {verb}{rule}"
+        yield f"ufw {on_top if rule.startswith('allow') else ''}{rule}"
 
 
 @deploy("Ollama firewall")
