@@ -252,6 +252,23 @@ def test_changing_it_back_downgrades_from_the_local_archive(container: str, arch
     assert len(testbed.exec_in(container, "ls", "/var/cache/ollama-rig").stdout.split()) == 1
 
 
+def test_a_server_that_never_answers_the_pinned_version_is_reported_with_its_journal(
+    container: str, archives: dict
+) -> None:
+    # The 0.32.8 stand-in installed under the name 0.32.9: it answers, but the wrong version.
+    data = host_data(archives["0.32.8"], ollama_version="0.32.9", ollama_start_timeout=5)
+    try:
+        run = run_deploy(container, data)
+        assert run.returncode != 0
+        assert (
+            "ollama.service did not answer version 0.32.9 at http://127.0.0.1:11434/api/version"
+            " within 5s (last answer: 0.32.8); last journal lines:" in run.output
+        )
+        assert "ollama" in run.output.split("last journal lines:")[1]
+    finally:
+        assert run_deploy(container, host_data(archives["0.32.7"])).returncode == 0
+
+
 def test_interrupted_pull_is_retried_and_resumed(container: str, archives: dict) -> None:
     testbed.exec_in(
         container,
