@@ -7,18 +7,10 @@ from typing import Any
 from pyinfra.api import FactBase
 
 from facts.parsers import ParseError
-from facts.parsers.nvidia import parse_nvidia_smi_query
+from facts.parsers.nvidia import NOHEADER_7, parse_nvidia_smi_query
 
-# Field names of `nvidia-smi --query-gpu` (nvidia-smi --help-query-gpu).
-QUERY_FIELDS = [
-    "index",
-    "name",
-    "memory.total",
-    "memory.used",
-    "driver_version",
-    "pci.bus_id",
-    "uuid",
-]
+# The parser's 7-column noheader form is exactly what this fact asks for.
+QUERY_FIELDS = NOHEADER_7
 
 
 class NvidiaSmi(FactBase[dict[str, Any]]):

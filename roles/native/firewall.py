@@ -60,10 +60,32 @@ def ufw_allow_list(networks: list[str], port: int):
         yield f"ufw {on_top if rule.startswith('allow') else ''}{rule}"
 
 
+@operation()
+def ufw_remove_port_rules(port: int):
+    """
+    Remove the ufw rules this role added for a port (when Ollama is back on loopback).
+
+    + port: the port
+    """
+    added = host.get_fact(Command, command="ufw show added 2>&1 || true") or ""
+    ours = [
+        line.removeprefix("ufw ")
+        for line in added.splitlines()
+        if line.startswith("ufw ")
+        and (f" port {port} proto tcp" in line or f"deny {port}/tcp" in line)
+    ]
+    if not ours:
+        host.noop(f"no ufw rules for port {port}")
+        return
+    for rule in ours:
+        yield f"ufw delete {rule}"
+
+
 @deploy("Ollama firewall")
 def allow_list(settings: Settings) -> None:
     """Exposed: only ollama_allow_from reaches the port. Loopback only: remove our rules."""
     if not settings.exposed:
+        ufw_remove_port_rules(name="Remove ufw rules for Ollama", port=settings.listen_port)
         if host.get_fact(File, path=UNIT_FILE):
             systemd.service(
                 name="Stop the firewall unit", service=UNIT, running=False, enabled=False

@@ -314,3 +314,30 @@ def test_back_to_loopback_removes_the_allow_list(container: str, archives: dict)
     assert "ollama_rig" not in tables
     result = run_verify(container)
     assert result.returncode == 0, result.stdout[-5000:]
+
+
+def test_ufw_allow_list_refuses_an_inactive_ufw_then_admits_only_the_networks(
+    container: str, archives: dict
+) -> None:
+    data = host_data(
+        archives["0.32.7"],
+        ollama_listen="0.0.0.0:11434",
+        ollama_allow_from=["192.168.77.0/24"],
+        ollama_firewall="ufw",
+    )
+    refused = run_deploy(container, data)
+    assert refused.returncode != 0 and "ufw is not active" in refused.output
+    testbed.exec_in(container, "ufw", "--force", "enable")
+    try:
+        run = run_deploy(container, data)
+        assert run.returncode == 0, run.output[-5000:]
+        added = testbed.exec_in(container, "ufw", "show", "added").stdout
+        assert "ufw allow from 192.168.77.0/24 to any port 11434 proto tcp" in added
+        assert "ufw deny 11434/tcp" in added
+        assert run_deploy(container, data).totals["success"] == 0
+        back = run_deploy(container, host_data(archives["0.32.7"]))
+        assert back.returncode == 0, back.output[-5000:]
+        assert "11434" not in testbed.exec_in(container, "ufw", "show", "added").stdout
+    finally:
+        testbed.exec_in(container, "ufw", "--force", "reset", check=False)
+        testbed.exec_in(container, "ufw", "disable", check=False)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 MIRROR = "http://deb.debian.org/debian"
 # What the hosts need besides systemd: python3 runs the Ollama stand-in (tests/standin), curl
-# and zstd are what the native role expects, iproute2 gives testinfra `ss`, nftables the firewall.
+# and zstd are what the native role expects, iproute2 gives testinfra `ss`, nftables and ufw the
+# firewalls.
 PACKAGES = [
     "systemd",
     "systemd-sysv",
@@ -32,6 +33,7 @@ PACKAGES = [
     "ca-certificates",
     "zstd",
     "nftables",
+    "ufw",
 ]
 # systemd as PID 1 without --privileged (DESIGN.md tier 2): host cgroup namespace, the cgroup
 # file system, CAP_SYS_ADMIN and a tmpfs /run; CAP_NET_ADMIN lets nftables load its rules.
