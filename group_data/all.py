@@ -70,3 +70,125 @@ ollama_model_variants: dict[str, dict] = {}
 ollama_prune_models = False
 # Attempts for each pull; a failed pull resumes from what was already downloaded.
 ollama_pull_retries = 3
+
+# --- coding harnesses -------------------------------------------------------------------
+# User whose coding harnesses (OpenCode, Continue, Aider, Cline) get a config for this
+# server. None: no harness config is written on this host.
+harness_user = None
+# That user's home. None: from the host's passwd entry.
+harness_home = None
+# Harnesses to configure: any of "opencode", "continue", "aider", "cline".
+harness_tools = ["opencode", "continue", "aider", "cline"]
+# The Ollama the harnesses talk to. None: this host's own (ollama_listen). An inventory host
+# name: that host's Ollama (its ollama_listen, models and context). A URL such as
+# "http://gpu.lan:11434": that server, described by this host's ollama_* settings.
+harness_endpoint = None
+# Model for chat and agent work. None: the first of the server's ollama_models.
+harness_chat_model = None
+# Fill-in-the-middle model for editor autocomplete; also Aider's weak model and OpenCode's
+# small_model. None: the smallest FIM-capable model (sizing/catalog.yaml) of ollama_models.
+harness_autocomplete_model = None
+# Context (tokens) the harnesses ask for. None: what the server gives the chat model
+# (ollama_context_length, or its variant's num_ctx, capped at the model's trained context).
+harness_context_length = None
+# Also write the legacy Cline keys (~/.cline/data/globalState.json, Cline 3.70-3.89).
+harness_cline_legacy = False
+
+# --- docker topology --------------------------------------------------------------------
+# Where the Docker engine comes from if none is installed and working: "distro" (the
+# distribution's docker.io) or "docker" (Docker's apt repo: docker-ce). A working one is kept.
+docker_engine_source = "distro"
+# apt version of that engine package (docker.io or docker-ce), e.g. "5:27.5.1-1~debian.12~bookworm".
+# None: the repository's current one.
+docker_engine_version = None
+# NVIDIA Container Toolkit version from NVIDIA's apt repo, e.g. "1.17.8-1". None: the newest.
+docker_nvidia_toolkit_version = None
+# How the container gets the GPU: "runtime" (nvidia runtime in daemon.json, a device request
+# like `--gpus`) or "cdi" (`nvidia-ctk cdi generate`, `--device nvidia.com/gpu=...`; Docker 25+).
+docker_gpu_mode = "runtime"
+# GPUs the container gets: "all", or a list of nvidia-smi indexes or UUIDs (["0"], ["GPU-3c1b..."]).
+docker_gpus = "all"
+# Make nvidia Docker's default runtime ("default-runtime" in daemon.json). False: the current
+# default is left as it is.
+docker_default_runtime_nvidia = False
+# Run Docker with the cgroupfs cgroup driver: the fix for containers that lose the GPU after a
+# `systemctl daemon-reload` under the systemd driver (FACTS.md section 6).
+docker_cgroupfs = False
+# The Ollama image, pinned by tag or digest; "{version}" is filled in with ollama_version.
+docker_image = "ollama/ollama:{version}"
+# A `docker save` archive of docker_image on the machine running pyinfra, for hosts that cannot
+# pull: copied over and `docker load`ed when the image is missing. None: `docker pull`.
+docker_image_archive = None
+# Name of the Ollama container.
+docker_container = "ollama"
+# Where the container keeps models (and Ollama's key pair, /root/.ollama): a named volume
+# ("ollama") or an absolute host path. Recreating the container keeps it.
+docker_models = "ollama"
+# Restart policy: "unless-stopped", "always", "on-failure" or "no".
+docker_restart = "unless-stopped"
+# Extra container environment (HTTPS_PROXY for pulls behind a proxy, OLLAMA_DEBUG). The
+# OLLAMA_* variables set by the ollama_* settings above are refused here.
+docker_env: dict[str, str] = {}
+
+# --- kvm topology -----------------------------------------------------------------------
+# PCI address of the GPU to pass through, e.g. "0000:01:00.0" (`lspci -D`). None: the only
+# NVIDIA GPU on the host. Every function of its slot (the audio one too) goes to the VM.
+kvm_gpu_address = None
+# Bind the GPU even when it is the boot VGA device (it drives the host console, which then
+# goes dark). Off: refused, with the reason.
+kvm_allow_boot_vga = False
+# Reboot the host when the kernel parameters or the vfio binding need it. Off: the run stops
+# with "reboot required"; reboot yourself and run again.
+kvm_allow_reboot = False
+# The way back: remove the vfio binding files and rebuild the initramfs, so the host driver
+# (nvidia) takes the GPU again at the next boot. The IOMMU kernel parameters are kept.
+kvm_restore_host_driver = False
+# What defines the VM: "libvirt" (templates/kvm/domain.xml.j2) or "proxmox" (`qm set`).
+kvm_vm_manager = "libvirt"
+# Name of the VM (libvirt domain name; the Proxmox VM's name).
+kvm_vm_name = "ollama"
+# Proxmox VM id (`qm list`); needed with kvm_vm_manager="proxmox". None with libvirt.
+kvm_vm_id = None
+# Memory of the VM in MiB; the models live in the GPU, this holds the OS and Ollama.
+kvm_vm_memory_mib = 16384
+# vCPUs of the VM (CPU model always host-passthrough / "host": AVX for Ollama).
+kvm_vm_vcpus = 8
+# The VM's disk image (qcow2) for libvirt.
+kvm_vm_disk = "/var/lib/libvirt/images/ollama.qcow2"
+# The libvirt network the VM's virtio NIC joins.
+kvm_vm_network = "default"
+# OVMF firmware file for libvirt, e.g. "/usr/share/OVMF/OVMF_CODE_4M.fd". None: libvirt picks
+# the UEFI firmware itself (`<os firmware='efi'>`).
+kvm_ovmf_loader = None
+
+# --- lxc topology -----------------------------------------------------------------------
+# Which container manager: "proxmox" (/etc/pve/lxc/<id>.conf, pct) or "lxd" (LXD or Incus,
+# through pylxd).
+lxc_platform = "proxmox"
+# Proxmox: the container's id (`pct list`). Needed with topology "lxc" on Proxmox.
+lxc_vmid = None
+# LXD/Incus: the instance's name. Needed with topology "lxc" on LXD/Incus.
+lxc_instance = None
+# How Proxmox passes the devices: "mount" (cgroup2 rules + lxc.mount.entry), "dev" (devN
+# entries, Proxmox VE 8.1+), or "auto" (dev where the node's pve-manager is 8.1+, else mount).
+lxc_device_style = "auto"
+# GPUs the container gets: "all", or a list: /dev/nvidiaN indexes on Proxmox (["0"]); DRM card
+# ids or PCI addresses on LXD/Incus (["0000:01:00.0"]).
+lxc_gpus = "all"
+# Also pass /dev/nvidia-caps and its major (MIG instances need it).
+lxc_mig = False
+# Proxmox "dev" style: group id the device nodes get inside the container. None: as on the host.
+lxc_dev_gid = None
+# Proxmox: create the container from this template if it does not exist, e.g.
+# "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst". None: it must exist already.
+lxc_create_template = None
+# Further `pct create` options, names without "--": {"hostname": "ollama", "memory": "8192",
+# "rootfs": "local-lvm:16", "net0": "name=eth0,bridge=vmbr0,ip=dhcp"}.
+lxc_create_options: dict[str, str] = {}
+# Where the container gets NVIDIA-Linux-x86_64-<version>.run; {version} = the host's driver.
+lxc_driver_run_url = (
+    "https://download.nvidia.com/XFree86/Linux-x86_64/{version}/NVIDIA-Linux-x86_64-{version}.run"
+)
+# sha256 of that .run file; required to install the container's libraries (no checksum, no
+# install).
+lxc_driver_run_sha256 = None

@@ -7,6 +7,7 @@ from typing import Any
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
+from roles.harness import harness_manifest
 from roles.models.plan import wanted_models
 from settings import Settings
 from templates import template_path
@@ -32,6 +33,7 @@ def expected_state(
         "models": wanted_models(settings),
         "model_contexts": model_contexts,
         "ollama_cli": ollama_cli,
+        "harness": harness_manifest(settings),
     }
 
 

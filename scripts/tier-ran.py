@@ -1,4 +1,4 @@
-"""Fail unless the integration tier really ran: read pytest's JUnit report, count its tests.
+"""Fail unless the tiers CI requires really ran: read pytest's JUnit report, count their tests.
 
 Usage: python scripts/tier-ran.py build/junit.xml
 """
@@ -8,22 +8,28 @@ from __future__ import annotations
 import sys
 import xml.etree.ElementTree as ET
 
-TIER = "tests.integration."
-MIN_TESTS = 1
+# Test modules (JUnit classname prefixes) that must run without a single skip in CI.
+REQUIRED = {
+    "integration tier": "tests.integration.",
+    "harness checks by the harnesses' own code": "tests.unit.test_harness_checks",
+    "libvirt's own validation of the domain XML": "tests.unit.test_kvm_vm",
+}
 
 
 def main(path: str) -> int:
-    ran = skipped = 0
-    for case in ET.parse(path).getroot().iter("testcase"):
-        if not case.get("classname", "").startswith(TIER):
-            continue
-        if case.find("skipped") is not None:
-            skipped += 1
-        else:
-            ran += 1
-    print(f"integration tier: {ran} ran, {skipped} skipped")
-    if ran < MIN_TESTS or skipped:
-        print("integration tier did not fully run: CI fails", file=sys.stderr)
+    cases = list(ET.parse(path).getroot().iter("testcase"))
+    failed = False
+    for tier, prefix in REQUIRED.items():
+        mine = [c for c in cases if c.get("classname", "").startswith(prefix)]
+        skipped = [c for c in mine if c.find("skipped") is not None]
+        print(f"{tier}: {len(mine) - len(skipped)} ran, {len(skipped)} skipped")
+        for case in skipped:
+            why = case.find("skipped")
+            print(f"  skipped: {case.get('name')}: {why.get('message') if why is not None else ''}")
+        if not mine or skipped:
+            failed = True
+    if failed:
+        print("a required tier did not fully run: CI fails", file=sys.stderr)
         return 1
     return 0
 

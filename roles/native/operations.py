@@ -16,14 +16,28 @@ def _fail(message: str) -> str:
     return f"{{ echo {shlex.quote('ollama-rig: ' + message)} >&2; exit 1; }}"
 
 
+OLLAMA_OFFLINE_HINT = (
+    "for a host without internet set ollama_archive_path to a local copy of the archive"
+)
+OLLAMA_KEPT = "the installed Ollama is left as it was"
+
+
 @operation()
-def fetch_archive(url: str, sha256: str, dest: str):
+def fetch_archive(
+    url: str,
+    sha256: str,
+    dest: str,
+    offline_hint: str = OLLAMA_OFFLINE_HINT,
+    kept: str = OLLAMA_KEPT,
+):
     """
-    Download a release archive and keep it only if its sha256 matches.
+    Download a pinned file and keep it only if its sha256 matches.
 
     + url: where to download it from
     + sha256: the checksum it must have
     + dest: where to keep it on the host
+    + offline_hint: what to do when the URL cannot be reached (shown in the error)
+    + kept: what is left unchanged when the checksum is wrong (shown in the error)
 
     A failed download or a wrong checksum leaves nothing at dest, so nothing is unpacked.
     """
@@ -34,18 +48,13 @@ def fetch_archive(url: str, sha256: str, dest: str):
     yield f"mkdir -p {shlex.quote(dest.rsplit('/', 1)[0])}"
     yield (
         f"curl -fsSL --retry 3 --connect-timeout 20 -o {part} {q_url} || "
-        f"{{ rm -f {part}; "
-        + _fail(
-            f"cannot download {url}; for a host without internet set ollama_archive_path"
-            " to a local copy of the archive"
-        )
-        + "; }"
+        f"{{ rm -f {part}; " + _fail(f"cannot download {url}; {offline_hint}") + "; }"
     )
     yield (
         f'actual=$(sha256sum {part} | cut -d" " -f1); '
         f'if [ "$actual" != {sha256} ]; then rm -f {part}; '
         f'echo "ollama-rig: checksum mismatch for {url}: expected {sha256}, got $actual;'
-        ' archive refused, the installed Ollama is left as it was" >&2; exit 1; fi; '
+        f' archive refused, {kept}" >&2; exit 1; fi; '
         f"mv -f {part} {shlex.quote(dest)}"
     )
 

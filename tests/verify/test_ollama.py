@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.verify.api import api_get
 
 UNIT = "ollama.service"
 
 
-def test_service_enabled_and_running(host: Any) -> None:
+def test_service_enabled_and_running(host: Any, manifest: dict[str, Any]) -> None:
+    if manifest["topology"] != "native":
+        pytest.skip(f"topology {manifest['topology']!r}: Ollama is not {UNIT} on this host")
     service = host.service(UNIT)
     assert service.is_enabled, f"{UNIT} is not enabled: it will not come back after a reboot"
     assert service.is_running, f"{UNIT} is not running: see journalctl -u {UNIT}"
