@@ -1,0 +1,132 @@
+"""Host preparation of the kvm topology, as one pyinfra deploy.
+
+facts -> checks (any refusal stops before a change) -> kernel parameters -> vfio files ->
+initramfs / boot loader refreshed only when those changed -> reboot only when allowed ->
+vfio-pci verified. With kvm_restore_host_driver the vfio files go instead (the way back).
+The VM itself (libvirt / qm) and the guest come in a later step.
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import DeployError
+from pyinfra.api.operation import OperationMeta
+from pyinfra.facts.files import FileContents
+from pyinfra.facts.server import KernelVersion
+from pyinfra.operations import files, server
+from pyinfra.operations.util import any_changed
+
+from facts.host import CpuFlags
+from facts.kvm import (
+    BootLoaderKind,
+    IommuGroupCount,
+    IommuGroups,
+    KernelIommuLog,
+    PciBootVga,
+    PciDevices,
+    ProcCmdline,
+)
+from roles.kvm.check import KvmHostFacts, KvmVerdict, check_kvm_host, cpu_vendor
+from roles.kvm.operations import kernel_params, reboot_gate, vfio_bound
+from roles.kvm.vfio import (
+    INITRAMFS_UPDATE,
+    MODPROBE,
+    MODULES_LOAD,
+    softdep_drivers,
+    vfio_ids,
+    vfio_modules,
+    wanted_kernel_params,
+)
+from settings import Settings
+from templates import template_path
+
+
+class KvmPreflightError(DeployError):
+    """The host cannot hand its GPU to a VM as configured; the message says why and what to do."""
+
+
+def read_kvm_facts() -> KvmHostFacts:
+    """Everything check_kvm_host reads, from the current host."""
+    loader = host.get_fact(BootLoaderKind)
+    config = host.get_fact(FileContents, path=loader.config) if loader.config else None
+    return KvmHostFacts(
+        cpu_flags=host.get_fact(CpuFlags),
+        iommu_log=host.get_fact(KernelIommuLog),
+        iommu_group_count=host.get_fact(IommuGroupCount),
+        iommu_groups=host.get_fact(IommuGroups),
+        pci_devices=host.get_fact(PciDevices),
+        boot_vga=host.get_fact(PciBootVga),
+        proc_cmdline=host.get_fact(ProcCmdline),
+        boot_loader=loader,
+        boot_config=None if config is None else "\n".join(config) + "\n",
+        kernel_release=host.get_fact(KernelVersion) or "",
+    )
+
+
+@deploy("KVM host: IOMMU and vfio-pci for the GPU")
+def prepare_kvm_host(settings: Settings) -> KvmVerdict:
+    """Prepare the host for GPU passthrough (or undo it), after checking it can be done."""
+    facts = read_kvm_facts()
+    verdict = check_kvm_host(settings, facts)
+    if verdict.refusals:
+        raise KvmPreflightError(f"kvm topology on {host.name}: " + "; ".join(verdict.refusals))
+    loader = facts.boot_loader
+    wanted = wanted_kernel_params(cpu_vendor(facts.cpu_flags) or "amd")
+    addresses = [f["address"] for f in verdict.functions]
+    restore = settings.kvm_restore_host_driver
+
+    params = kernel_params(
+        name=f"Kernel parameters {' '.join(wanted)} in {loader.config}",
+        path=loader.config,
+        kind=loader.kind,
+        wanted=wanted,
+    )
+    server.shell(
+        name=f"Apply the kernel command line ({loader.refresh})",
+        commands=[loader.refresh],
+        _if=params.did_change,
+    )
+    modules: OperationMeta | None
+    modprobe: OperationMeta | None
+    if restore:
+        modules = files.file(name=f"Remove {MODULES_LOAD}", path=MODULES_LOAD, present=False)
+        modprobe = files.file(name=f"Remove {MODPROBE}", path=MODPROBE, present=False)
+    elif not verdict.iommu_active:
+        # The group is checked only once the IOMMU is on: bind after the reboot, in the next run.
+        modules = modprobe = None
+    else:
+        modules = files.template(
+            name=f"Load vfio modules at boot ({MODULES_LOAD})",
+            src=template_path("kvm/vfio-modules.conf.j2"),
+            dest=MODULES_LOAD,
+            mode="0644",
+            modules=vfio_modules(facts.kernel_release),
+        )
+        modprobe = files.template(
+            name=f"vfio-pci claims {', '.join(addresses)} ({MODPROBE})",
+            src=template_path("kvm/vfio-modprobe.conf.j2"),
+            dest=MODPROBE,
+            mode="0644",
+            gpu_address=addresses[0],
+            ids=vfio_ids(verdict.functions),
+            softdeps=softdep_drivers(verdict.functions),
+        )
+    if modules is not None and modprobe is not None:
+        server.shell(
+            name="Rebuild the initramfs with the vfio configuration",
+            commands=[INITRAMFS_UPDATE],
+            _if=any_changed(modules, modprobe),
+        )
+    binding = not restore and verdict.iommu_active
+    gate = reboot_gate(
+        name="Reboot needed?",
+        addresses=addresses if (binding or restore) else [],
+        params=wanted,
+        vfio=not restore,
+        allow=settings.kvm_allow_reboot,
+    )
+    server.reboot(name="Reboot the host", _if=gate.did_change)
+    if binding:
+        vfio_bound(name="vfio-pci in use for every GPU function", addresses=addresses)
+    return verdict

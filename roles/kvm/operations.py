@@ -1,0 +1,97 @@
+"""Operations of the kvm topology's host preparation that pyinfra has no ready operation for."""
+
+from __future__ import annotations
+
+import shlex
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, operation
+from pyinfra.facts.files import FileContents
+
+from facts.kvm import PciDriverInUse, ProcCmdline
+from roles.kvm.vfio import merge_kernel_params
+
+VFIO = "vfio-pci"
+
+
+def _fail(message: str) -> str:
+    """Shell that prints one ollama-rig error line on stderr and fails."""
+    return f"echo {shlex.quote('ollama-rig: ' + message)} >&2; exit 1"
+
+
+@operation()
+def kernel_params(path: str, kind: str, wanted: list[str]):
+    """
+    Add kernel parameters to the boot loader configuration, keeping every existing one.
+
+    + path: /etc/default/grub or /etc/kernel/cmdline
+    + kind: "grub" or "systemd-boot"
+    + wanted: the parameters, e.g. ["intel_iommu=on", "iommu=pt"]
+
+    A contrary value the user set (intel_iommu=off) stops the run; the first change keeps a
+    copy of the file as PATH.ollama-rig.bak.
+    """
+    lines = host.get_fact(FileContents, path=path)
+    if lines is None:
+        yield _fail(f"{path} does not exist: cannot add {' '.join(wanted)}")
+        return
+    text = "\n".join(lines) + "\n"
+    merged = merge_kernel_params(text, kind, wanted)
+    if merged.refusal:
+        yield _fail(f"{path}: {merged.refusal}")
+        return
+    if not merged.added:
+        host.noop(f"{path} has {' '.join(wanted)}")
+        return
+    q_path, q_backup = shlex.quote(path), shlex.quote(path + ".ollama-rig.bak")
+    yield f"[ -e {q_backup} ] || cp -p {q_path} {q_backup}"
+    yield FileUploadCommand(StringIO(merged.text), path)
+
+
+@operation()
+def reboot_gate(addresses: list[str], params: list[str], vfio: bool, allow: bool):
+    """
+    Decide whether the host must reboot for the binding; refuse unless allowed.
+
+    + addresses: the GPU's PCI functions
+    + params: kernel parameters the running kernel must have (when vfio)
+    + vfio: True: every function must run vfio-pci; False (the way back): none may
+    + allow: kvm_allow_reboot; the operation changes (so a chained server.reboot runs) only then
+    """
+    drivers = {a: host.get_fact(PciDriverInUse, address=a) for a in addresses}
+    wrong = [f"{a} ({d or 'no driver'})" for a, d in drivers.items() if (d == VFIO) != vfio]
+    running = host.get_fact(ProcCmdline)
+    missing = [p for p in params if p not in running] if vfio else []
+    if not wrong and not missing:
+        host.noop("the running kernel already has the wanted binding")
+        return
+    why = "; ".join(
+        ([f"not on {VFIO if vfio else 'the host driver'}: {', '.join(wrong)}"] if wrong else [])
+        + ([f"running kernel lacks {' '.join(missing)}"] if missing else [])
+    )
+    if not allow:
+        yield _fail(
+            f"reboot required ({why}): reboot the host, then run again, or set"
+            " kvm_allow_reboot=True to let ollama-rig reboot it"
+        )
+        return
+    yield f"echo {shlex.quote(f'ollama-rig: rebooting ({why})')}"
+
+
+@operation()
+def vfio_bound(addresses: list[str]):
+    """
+    Verify after the reboot that every GPU function runs vfio-pci (`Kernel driver in use`).
+
+    + addresses: the GPU's PCI functions
+    """
+    drivers = {a: host.get_fact(PciDriverInUse, address=a) for a in addresses}
+    wrong = [f"{a} ({d or 'no driver'})" for a, d in drivers.items() if d != VFIO]
+    if not wrong:
+        host.noop(f"{VFIO} is in use for {', '.join(addresses)}")
+        return
+    yield _fail(
+        f"after the reboot {', '.join(wrong)} still not on {VFIO}: check"
+        " `lspci -nnk`, `cat /etc/modprobe.d/vfio.conf` and that the initramfs was rebuilt"
+    )
