@@ -82,8 +82,11 @@ def ufw_remove_port_rules(port: int):
 
 
 @deploy("Ollama firewall")
-def allow_list(settings: Settings) -> None:
-    """Exposed: only ollama_allow_from reaches the port. Loopback only: remove our rules."""
+def allow_list(settings: Settings, published: bool = False) -> None:
+    """Exposed: only ollama_allow_from reaches the port. Loopback only: remove our rules.
+
+    published: the port is published by Docker (its forwarded connections are filtered too).
+    """
     if not settings.exposed:
         ufw_remove_port_rules(name="Remove ufw rules for Ollama", port=settings.listen_port)
         if host.get_fact(File, path=UNIT_FILE):
@@ -109,6 +112,7 @@ def allow_list(settings: Settings) -> None:
         port=settings.listen_port,
         ipv4=ipv4,
         ipv6=ipv6,
+        published=published,
     )
     unit = files.template(
         name="Firewall unit",

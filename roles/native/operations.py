@@ -93,14 +93,25 @@ def unpack_release(archive: str, prefix: str, marker: str):
 
 
 @operation()
-def wait_for_api(api_url: str, version: str, timeout: int, unit: str = "ollama.service"):
+def wait_for_api(
+    api_url: str,
+    version: str,
+    timeout: int,
+    who: str = "ollama.service",
+    logs: str = "journalctl -u ollama.service -n 20 --no-pager",
+    log_title: str = "last journal lines",
+    hint: str = "",
+):
     """
-    Wait until GET /api/version answers the pinned version; on timeout quote the unit's journal.
+    Wait until GET /api/version answers the pinned version; on timeout show the server's log.
 
     + api_url: base URL of the API on the host
     + version: the version it must answer
     + timeout: seconds to wait
-    + unit: systemd unit whose journal is shown on failure
+    + who: what runs the server, as the error names it
+    + logs: shell command that prints the server's last log lines
+    + log_title: how the error introduces them
+    + hint: added to the error after the last answer (e.g. a likely cause)
     """
     if host.get_fact(OllamaApiVersion, api_url=api_url) == version:
         host.noop(f"{api_url} answers version {version}")
@@ -112,7 +123,7 @@ def wait_for_api(api_url: str, version: str, timeout: int, unit: str = "ollama.s
         ' | sed -n \'s/.*"version" *: *"\\([^"]*\\)".*/\\1/p\'); '
         f'[ "$v" = {shlex.quote(version)} ] && exit 0; '
         'if [ "$(date +%s)" -ge "$end" ]; then '
-        f'echo "ollama-rig: {unit} did not answer version {version} at {api_url}/api/version'
-        f' within {int(timeout)}s (last answer: ${{v:-none}}); last journal lines:" >&2; '
-        f"journalctl -u {shlex.quote(unit)} -n 20 --no-pager >&2; exit 1; fi; sleep 1; done"
+        f'echo "ollama-rig: {who} did not answer version {version} at {api_url}/api/version'
+        f' within {int(timeout)}s (last answer: ${{v:-none}}{hint}); {log_title}:" >&2; '
+        f"{logs} >&2; exit 1; fi; sleep 1; done"
     )

@@ -53,8 +53,15 @@ RUN_FLAGS = [
     "none",
 ]
 LABEL = "ollama-rig.testbed=1"
-# The tag names the package list, so a changed list builds a new image instead of reusing one.
-IMAGE = "ollama-rig-test:bookworm-" + hashlib.sha256(" ".join(PACKAGES).encode()).hexdigest()[:8]
+
+
+def image_tag(packages: list[str], flavour: str = "") -> str:
+    """The tag names the package list, so a changed list builds a new image, not a stale one."""
+    digest = hashlib.sha256(" ".join(packages).encode()).hexdigest()[:8]
+    return f"ollama-rig-test:bookworm-{flavour}{digest}"
+
+
+IMAGE = image_tag(PACKAGES)
 
 
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -68,13 +75,13 @@ def engine_available() -> bool:
         return False
 
 
-def image_present() -> bool:
-    return docker("image", "inspect", IMAGE, check=False).returncode == 0
+def image_present(image: str = IMAGE) -> bool:
+    return docker("image", "inspect", image, check=False).returncode == 0
 
 
-def build_image() -> None:
+def build_image(packages: list[str] = PACKAGES, image: str = IMAGE) -> None:
     """Make the image with mmdebstrap + docker import (a few minutes the first time)."""
-    if image_present():
+    if image_present(image):
         return
     with tempfile.TemporaryDirectory() as tmp:
         rootfs = Path(tmp) / "rootfs.tar"
@@ -82,7 +89,7 @@ def build_image() -> None:
             [
                 "mmdebstrap",
                 "--variant=apt",
-                f"--include={','.join(PACKAGES)}",
+                f"--include={','.join(packages)}",
                 "--format=tar",
                 "bookworm",
                 str(rootfs),
@@ -92,13 +99,13 @@ def build_image() -> None:
             capture_output=True,
             text=True,
         )
-        docker("import", "-c", 'CMD ["/lib/systemd/systemd"]', str(rootfs), IMAGE)
+        docker("import", "-c", 'CMD ["/lib/systemd/systemd"]', str(rootfs), image)
 
 
-def create(name: str) -> str:
+def create(name: str, image: str = IMAGE, flags: list[str] = RUN_FLAGS) -> str:
     """Start a fresh host called name (an old one of that name is removed); return its id."""
     destroy(name)
-    result = docker("run", "-d", "--name", name, "--label", LABEL, *RUN_FLAGS, IMAGE)
+    result = docker("run", "-d", "--name", name, "--label", LABEL, *flags, image)
     container = result.stdout.strip()
     wait_booted(container)
     return container
