@@ -6,6 +6,7 @@ host is checked before any operation is queued, so bad input changes nothing any
 
 from pyinfra import host
 
+from roles.docker import docker_cli, install_docker_ollama
 from roles.harness import configure_harnesses
 from roles.models import ensure_models
 from roles.native import install_ollama, native_cli
@@ -20,6 +21,9 @@ settings = checked.settings
 if settings.topology == "native":
     install_ollama(settings=settings, machine=checked.facts.machine)
     ollama_cli = native_cli(settings)
+elif settings.topology == "docker":
+    install_docker_ollama(settings=settings, facts=checked.facts)
+    ollama_cli = docker_cli(settings)
 ensure_models(settings=settings)
 configure_harnesses(settings=settings)
 write_manifest(settings=settings, model_contexts=checked.model_contexts, ollama_cli=ollama_cli)

@@ -10,7 +10,8 @@ from settings import Settings
 
 # Releases with systemd that the native role is written and tested for.
 SUPPORTED_OS = {"debian": 12, "ubuntu": 22}
-BUILT_TOPOLOGIES = {"native"}
+# Docker runs Ollama in a container, with the NVIDIA driver on the host as native needs it.
+BUILT_TOPOLOGIES = {"native", "docker"}
 # Why a broken driver matters, and what fixes it (nvidia-smi error codes from facts.parsers.nvidia).
 DRIVER_FIXES = {
     "no-driver": "the NVIDIA kernel module is not loaded: install the driver (550+) and reboot",
@@ -104,7 +105,7 @@ def check_host(settings: Settings, facts: HostFacts) -> Verdict:
         verdict.refusals.append(f"init is {facts.init!r}: the native role needs systemd as PID 1")
     if settings.topology not in BUILT_TOPOLOGIES:
         verdict.refusals.append(
-            f"topology={settings.topology!r} is not built yet: use topology='native'"
+            f"topology={settings.topology!r} is not built yet: use topology='native' or 'docker'"
         )
     avx = [flag for flag in ("avx", "avx2") if flag in facts.cpu_flags]
     if facts.machine == "x86_64":
