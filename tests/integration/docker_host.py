@@ -75,21 +75,7 @@ def destroy(name: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["image"]:
-        build_image()
-        print(IMAGE)
-    elif argv[:1] == ["create"] and len(argv) == 2:
-        build_image()
-        print(create(argv[1]))
-    elif argv[:1] == ["destroy"] and len(argv) == 2:
-        destroy(argv[1])
-    else:
-        print(
-            "usage: python -m tests.integration.docker_host image|create NAME|destroy NAME",
-            file=sys.stderr,
-        )
-        return 2
-    return 0
+    return testbed.cli(argv, "tests.integration.docker_host", IMAGE, build_image, create, destroy)
 
 
 if __name__ == "__main__":

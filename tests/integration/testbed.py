@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 MIRROR = "http://deb.debian.org/debian"
@@ -130,22 +131,31 @@ def exec_in(container: str, *command: str, check: bool = True) -> subprocess.Com
     return docker("exec", container, *command, check=check)
 
 
-def main(argv: list[str]) -> int:
+def cli(
+    argv: list[str],
+    prog: str,
+    image: str,
+    build: Callable[[], None],
+    make: Callable[[str], str],
+    remove: Callable[[str], None],
+) -> int:
+    """`image|create NAME|destroy NAME` for a flavour of test host (this one, docker_host)."""
     if argv[:1] == ["image"]:
-        build_image()
-        print(IMAGE)
+        build()
+        print(image)
     elif argv[:1] == ["create"] and len(argv) == 2:
-        build_image()
-        print(create(argv[1]))
+        build()
+        print(make(argv[1]))
     elif argv[:1] == ["destroy"] and len(argv) == 2:
-        destroy(argv[1])
+        remove(argv[1])
     else:
-        print(
-            "usage: python -m tests.integration.testbed image|create NAME|destroy NAME",
-            file=sys.stderr,
-        )
+        print(f"usage: python -m {prog} image|create NAME|destroy NAME", file=sys.stderr)
         return 2
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return cli(argv, "tests.integration.testbed", IMAGE, build_image, create, destroy)
 
 
 if __name__ == "__main__":
