@@ -82,6 +82,10 @@ class PveVersion(FactBase[dict[str, Any]]):
         {"line": "pve-manager/8.2.4/faa83925 (running kernel: 6.8.8-2-pve)", "version": [8, 2]}
     """
 
+    @staticmethod
+    def default() -> dict[str, Any]:  # pyinfra's value for an empty output (not Proxmox)
+        return {"line": None, "version": None}
+
     def command(self) -> str:
         return "pveversion 2>/dev/null || true"
 
@@ -130,6 +134,10 @@ class NvidiaKernelModuleVersion(FactBase[dict[str, Any]]):
 
         {"version": "550.54.14"}
     """
+
+    @staticmethod
+    def default() -> dict[str, Any]:  # pyinfra's value for an empty output (no driver loaded)
+        return {"version": None}
 
     def command(self) -> str:
         return "cat /proc/driver/nvidia/version 2>/dev/null || true"

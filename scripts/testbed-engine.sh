@@ -14,6 +14,13 @@ if ! command -v dockerd >/dev/null || ! command -v mmdebstrap >/dev/null; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq docker.io mmdebstrap >/dev/null
 fi
+# liblxc for tests/integration/test_lxc.py (the lxc topology's lines under real lxc-start):
+# ~15 s to install here. Best effort: without it that file skips (fails under CI's
+# RIG_REQUIRE_INTEGRATION=1, which then names what is missing).
+if ! command -v lxc-start >/dev/null; then
+  { as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq lxc >/dev/null; } \
+    || echo "testbed: apt-get install lxc failed: tests/integration/test_lxc.py will skip" >&2
+fi
 if ! as_root docker info >/dev/null 2>&1; then
   if [ -d /run/systemd/system ]; then
     as_root systemctl start docker

@@ -2,22 +2,43 @@
 
 The container side (NVIDIA user-space libraries of the host's exact version, then the native
 role) is roles/lxc/driver.py; LXD/Incus through pylxd is roles/lxc/lxd.py.
+
+Inventory shape: the host has topology "lxc" (lxc_host here: no Ollama on it); the container is
+an inventory host of its own with topology "native" and lxc_guest=True (lxc_guest_userspace
+here, then deploy.py's native role). Each writes /etc/ollama-rig/lxc.json for
+tests/verify/test_lxc.py.
 """
 
 from __future__ import annotations
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
+from pyinfra.api.exceptions import DeployError
+from pyinfra.operations import files, python, systemd
 
 from facts.host import NvidiaPciFunctions
+from facts.lxc import (
+    NvidiaKernelModuleVersion,
+    NvidiaLibraryVersions,
+    PctStatus,
+    TextFile,
+    pve_config_path,
+)
+from roles.lxc.driver import guest_refusal, nvidia_userspace
+from roles.lxc.lxd import lxd_gpu
 from roles.lxc.operations import proxmox_container_devices, proxmox_create_container
+from roles.lxc.plan import proxmox_refusals
 from settings import Settings
 from templates import template_path
 
 UVM_UNIT = "nvidia-uvm-init.service"
 UVM_UNIT_FILE = f"/etc/systemd/system/{UVM_UNIT}"
 NVIDIA_MODPROBE = "/usr/bin/nvidia-modprobe"  # the Debian package's and the .run's path
+LXC_MANIFEST = "/etc/ollama-rig/lxc.json"  # what tests/verify/test_lxc.py checks, both sides
+
+
+class LxcPreflightError(DeployError):
+    """The lxc topology cannot go on as configured; the message says why and what to do."""
 
 
 def device_minors(gpu_count: int) -> list[int]:
@@ -28,6 +49,16 @@ def device_minors(gpu_count: int) -> list[int]:
 @deploy("LXC GPU host (Proxmox)")
 def proxmox_gpu_host(settings: Settings) -> None:
     """Device nodes at every boot, the container (if asked), then its GPU lines."""
+    assert settings.lxc_vmid is not None  # settings refuse topology lxc on proxmox without it
+    vmid = settings.lxc_vmid
+    refusals = proxmox_refusals(
+        vmid,
+        host.get_fact(PctStatus, vmid=vmid),
+        host.get_fact(TextFile, path=pve_config_path(vmid)),
+        settings.lxc_create_template,
+    )
+    if refusals:
+        raise LxcPreflightError(f"lxc topology on {host.name}: " + "; ".join(refusals))
     # A unit, not a udev RUN rule: it is ordered before pve-guests.service, which starts the
     # onboot containers, and udev(7) kills RUN programs that take long (a module load may).
     gpus = [f for f in host.get_fact(NvidiaPciFunctions) if f["gpu"]]
@@ -43,7 +74,6 @@ def proxmox_gpu_host(settings: Settings) -> None:
     systemd.service(
         name="NVIDIA device nodes now and at boot", service=UVM_UNIT, running=True, enabled=True
     )
-    assert settings.lxc_vmid is not None  # settings refuse topology lxc on proxmox without it
     if settings.lxc_create_template:
         proxmox_create_container(
             name=f"Container {settings.lxc_vmid}",
@@ -59,3 +89,75 @@ def proxmox_gpu_host(settings: Settings) -> None:
         mig=settings.lxc_mig,
         gid=settings.lxc_dev_gid,
     )
+
+
+def lxc_manifest(settings: Settings, side: str) -> dict[str, object]:
+    """What tests/verify/test_lxc.py holds this host to: side "host" (the Proxmox node or LXD
+    host) or "guest" (the container). The lines themselves are recomputed there from the
+    host's live /proc/devices and /dev/nvidia*, as the operation computed them."""
+    if side == "guest":
+        return {"side": "guest", "gpu": settings.gpu}
+    return {
+        "side": "host",
+        "platform": settings.lxc_platform,
+        "vmid": settings.lxc_vmid,
+        "instance": settings.lxc_instance,
+        "device_style": settings.lxc_device_style,
+        "gpus": settings.lxc_gpus,
+        "mig": settings.lxc_mig,
+        "dev_gid": settings.lxc_dev_gid,
+    }
+
+
+def _write_lxc_manifest(settings: Settings, side: str) -> None:
+    files.template(
+        name=f"Write {LXC_MANIFEST}",
+        src=template_path("lxc/lxc.json.j2"),
+        dest=LXC_MANIFEST,
+        mode="0644",
+        lxc=lxc_manifest(settings, side),
+    )
+
+
+def _lxd_gpu(instance: str, gpus: object) -> None:
+    changed = lxd_gpu(instance, gpus)  # type: ignore[arg-type]
+    state = "GPU device and nvidia.runtime set, restarted" if changed else "already has the GPU"
+    logger.info(f"{host.print_prefix}  LXD/Incus instance {instance}: {state}")
+
+
+@deploy("LXC GPU host")
+def lxc_host(settings: Settings) -> None:
+    """topology "lxc": the host side only (Ollama runs in the container, its own host)."""
+    if settings.lxc_platform == "proxmox":
+        proxmox_gpu_host(settings=settings)
+    else:
+        assert settings.lxc_instance is not None  # settings refuse lxd without it
+        # pylxd talks to the LXD/Incus of the machine running pyinfra (its unix socket):
+        # run this inventory entry as @local on the LXD host.
+        python.call(
+            name=f"GPU into LXD/Incus instance {settings.lxc_instance}",
+            function=_lxd_gpu,
+            instance=settings.lxc_instance,
+            gpus=settings.lxc_gpus,
+        )
+    _write_lxc_manifest(settings, "host")
+
+
+@deploy("LXC guest: NVIDIA libraries of the host's driver")
+def lxc_guest_userspace(settings: Settings) -> None:
+    """lxc_guest=True: the libraries of exactly the host driver's version, before Ollama."""
+    if settings.gpu != "none":
+        installed: list[str] = host.get_fact(NvidiaLibraryVersions)
+        refusal = guest_refusal(
+            host.get_fact(NvidiaKernelModuleVersion)["version"],
+            installed,
+            settings.lxc_driver_run_sha256,
+        )
+        if refusal:
+            raise LxcPreflightError(f"LXC guest {host.name}: {refusal}")
+        nvidia_userspace(
+            name="NVIDIA user-space libraries (host driver's version)",
+            sha256=settings.lxc_driver_run_sha256,
+            url=settings.lxc_driver_run_url,
+        )
+    _write_lxc_manifest(settings, "guest")

@@ -43,6 +43,28 @@ def libraries_needed(host_version: str, installed: Sequence[str]) -> bool:
     )
 
 
+def guest_refusal(module: str | None, installed: Sequence[str], sha256: str | None) -> str | None:
+    """Why the container cannot get its libraries (None: it can, or has them): checked when the
+    deploy is prepared, so the run stops before any change. module: the host's loaded driver
+    (/proc/driver/nvidia/version, shared with the container); installed: the container's."""
+    if module is None:
+        return (
+            "cannot tell the host's NVIDIA driver version: /proc/driver/nvidia/version is not"
+            " readable in this container: load the driver on the host (nvidia-smi must work"
+            " there) and pass its devices in (topology='lxc' on the host), or set gpu='none'"
+        )
+    try:
+        needed = libraries_needed(module, installed)
+    except DriverMismatch as exc:
+        return str(exc)
+    if needed and sha256 is None:
+        return (
+            f"set lxc_driver_run_sha256 to the sha256 of NVIDIA-Linux-x86_64-{module}.run"
+            " (sha256sum of the file from download.nvidia.com) to install the libraries"
+        )
+    return None
+
+
 @operation()
 def nvidia_userspace(
     sha256: str | None,

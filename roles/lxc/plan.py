@@ -254,3 +254,28 @@ def managed_lines(text: str, wanted: Sequence[ConfigLine]) -> list[str]:
         if value in values and (key in (*ALLOW_KEYS, "lxc.mount.entry") or _DEV_KEY.match(key)):
             out.append(raw)
     return out
+
+
+def proxmox_refusals(
+    vmid: int, status: str | None, config: str | None, create_template: str | None
+) -> list[str]:
+    """What stops the Proxmox host side before any change (the operation checks again, with the
+    device nodes the boot unit has made by then). status: `pct status`; config: the file."""
+    if status is None or config is None:
+        if create_template:
+            return []  # created by this run, from the template
+        return [
+            f"container {vmid} does not exist on this Proxmox node (no /etc/pve/lxc/{vmid}.conf):"
+            " create it (lxc_create_template) or set lxc_vmid to an existing container (pct list)"
+        ]
+    try:
+        conf = parse_pve_lxc_conf(config)
+    except ParseError as exc:
+        return [f"/etc/pve/lxc/{vmid}.conf does not parse: {exc}"]
+    lock = next((e["value"] for e in conf["entries"] if e.get("key") == "lock"), None)
+    if lock:
+        return [
+            f"container {vmid} is locked ({lock}): wait for the backup/migration to end, or"
+            f" `pct unlock {vmid}` if it is stale, then run again"
+        ]
+    return []
