@@ -172,3 +172,48 @@ class PciDriverInUse(FactBase[str | None]):
             return None
         driver: str | None = devices[0]["driver"]
         return driver
+
+
+class MissingCommands(FactBase[list[str]]):
+    """Which of these commands the host lacks (`command -v`), e.g. ["update-grub"]."""
+
+    default = list
+
+    def command(self, commands: list[str]) -> str:
+        checks = " ".join(shlex.quote(c) for c in commands)
+        return f'for c in {checks}; do command -v "$c" >/dev/null 2>&1 || echo "$c"; done; true'
+
+    def process(self, output: list[str]) -> list[str]:
+        return [line.strip() for line in output if line.strip()]
+
+
+class LibvirtDomainXml(FactBase[str | None]):
+    """The persistent definition of a libvirt domain (`virsh dumpxml --inactive`), None if
+    there is no such domain on qemu:///system."""
+
+    def requires_command(self, domain: str) -> str:
+        return "virsh"
+
+    def command(self, domain: str) -> str:
+        quoted = shlex.quote(domain)
+        return f"virsh -c qemu:///system dumpxml --inactive {quoted} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> str | None:
+        text = "\n".join(output).strip()
+        return text if text.startswith("<domain") else None
+
+
+class QmConfig(FactBase[dict[str, str] | None]):
+    """`qm config <vmid>` as {key: value} (roles.kvm.vm.parse_qm_config), None if no such VM."""
+
+    def requires_command(self, vmid: int) -> str:
+        return "qm"
+
+    def command(self, vmid: int) -> str:
+        return f"qm config {int(vmid)} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> dict[str, str] | None:
+        from roles.kvm.vm import parse_qm_config
+
+        config = parse_qm_config("\n".join(output))
+        return config or None

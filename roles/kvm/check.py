@@ -11,13 +11,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from roles.kvm.vfio import BootLoader, merge_kernel_params, vfio_ids, wanted_kernel_params
+from roles.kvm.vfio import (
+    INITRAMFS_UPDATE,
+    BootLoader,
+    merge_kernel_params,
+    vfio_ids,
+    wanted_kernel_params,
+)
 from settings import Settings
 
 # PCI class 0x0604 is a PCI-to-PCI bridge (a root port): it may share the GPU's group.
 BRIDGE_CLASS = "0604"
 # lspci's class names of a display controller, for output without the [03xx] class id.
 DISPLAY_CLASSES = ("VGA compatible controller", "3D controller", "Display controller")
+# What installs each tool the preparation runs (Debian / Proxmox package names).
+TOOL_FIXES = {
+    "update-grub": "install grub2-common (it has update-grub)",
+    "update-initramfs": "install initramfs-tools, which rebuilds the initramfs with the vfio"
+    " modules",
+    "proxmox-boot-tool": "install proxmox-kernel-helper (Proxmox VE)",
+    "virsh": "install libvirt-clients and libvirt-daemon-system (or set kvm_define_vm=False"
+    " to prepare the host only)",
+    "qm": "kvm_vm_manager='proxmox' runs on a Proxmox VE node (or set kvm_vm_manager='libvirt',"
+    " or kvm_define_vm=False to prepare the host only)",
+}
 # Drivers that mean "nobody holds this function for the host": vfio-pci (ours) or none yet.
 PASSTHROUGH_DRIVERS = {None, "vfio-pci"}
 
@@ -44,6 +61,8 @@ class KvmHostFacts:
     boot_config: str | None
     # `uname -r`, e.g. "6.8.12-4-pve".
     kernel_release: str
+    # Tools the preparation runs that the host lacks (update-grub, update-initramfs, ...).
+    missing_tools: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -234,6 +253,19 @@ def check_kvm_host(settings: Settings, facts: KvmHostFacts) -> KvmVerdict:
         running = [p for p in wanted if p not in facts.proc_cmdline]
         if running:
             verdict.lines.append(f"running kernel lacks {' '.join(running)}: a reboot is needed")
+    for tool in facts.missing_tools:
+        verdict.refusals.append(
+            f"`{tool}` is missing on the host: {TOOL_FIXES.get(tool, 'install it')}; ollama-rig"
+            " changes nothing it could not apply"
+        )
     _choose_gpu(settings, facts, verdict)
     _check_group(facts, verdict)
     return verdict
+
+
+def required_tools(boot_loader: BootLoader, vm_manager: str | None = None) -> list[str]:
+    """Commands the preparation runs: the boot loader's refresh, update-initramfs, and what
+    defines the VM (virsh for libvirt, qm for proxmox; vm_manager None: no VM defined)."""
+    tools = [boot_loader.refresh.split()[0]] if boot_loader.refresh else []
+    vm = {"libvirt": ["virsh"], "proxmox": ["qm"]}.get(vm_manager or "", [])
+    return [*tools, INITRAMFS_UPDATE.split()[0], *vm]

@@ -8,6 +8,10 @@ The VM itself (libvirt / qm) and the guest come in a later step.
 
 from __future__ import annotations
 
+import json
+from io import StringIO
+from typing import Any
+
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
@@ -23,12 +27,25 @@ from facts.kvm import (
     IommuGroupCount,
     IommuGroups,
     KernelIommuLog,
+    MissingCommands,
     PciBootVga,
     PciDevices,
     ProcCmdline,
 )
-from roles.kvm.check import KvmHostFacts, KvmVerdict, check_kvm_host, cpu_vendor
-from roles.kvm.operations import kernel_params, reboot_gate, vfio_bound
+from roles.kvm.check import (
+    KvmHostFacts,
+    KvmVerdict,
+    check_kvm_host,
+    cpu_vendor,
+    required_tools,
+)
+from roles.kvm.operations import (
+    kernel_params,
+    libvirt_domain,
+    proxmox_vm,
+    reboot_gate,
+    vfio_bound,
+)
 from roles.kvm.vfio import (
     INITRAMFS_UPDATE,
     MODPROBE,
@@ -38,15 +55,27 @@ from roles.kvm.vfio import (
     vfio_modules,
     wanted_kernel_params,
 )
+from roles.kvm.vm import domain_xml, qm_wanted
 from settings import Settings
 from templates import template_path
+
+# The verify suite's manifest of a kvm host (tests/verify/test_kvm.py reads it).
+KVM_MANIFEST = "/etc/ollama-rig/kvm.json"
+# Where the defined domain's XML is kept (what `virsh define` read).
+VM_DIR = "/etc/ollama-rig/kvm"
 
 
 class KvmPreflightError(DeployError):
     """The host cannot hand its GPU to a VM as configured; the message says why and what to do."""
 
 
-def read_kvm_facts() -> KvmHostFacts:
+def vm_manager(settings: Settings) -> str | None:
+    """What defines the VM in this run: "libvirt", "proxmox", or None (no VM step)."""
+    defining = settings.kvm_define_vm and not settings.kvm_restore_host_driver
+    return settings.kvm_vm_manager if defining else None
+
+
+def read_kvm_facts(settings: Settings) -> KvmHostFacts:
     """Everything check_kvm_host reads, from the current host."""
     loader = host.get_fact(BootLoaderKind)
     config = host.get_fact(FileContents, path=loader.config) if loader.config else None
@@ -61,13 +90,16 @@ def read_kvm_facts() -> KvmHostFacts:
         boot_loader=loader,
         boot_config=None if config is None else "\n".join(config) + "\n",
         kernel_release=host.get_fact(KernelVersion) or "",
+        missing_tools=host.get_fact(
+            MissingCommands, commands=required_tools(loader, vm_manager(settings))
+        ),
     )
 
 
 @deploy("KVM host: IOMMU and vfio-pci for the GPU")
 def prepare_kvm_host(settings: Settings) -> KvmVerdict:
     """Prepare the host for GPU passthrough (or undo it), after checking it can be done."""
-    facts = read_kvm_facts()
+    facts = read_kvm_facts(settings)
     verdict = check_kvm_host(settings, facts)
     if verdict.refusals:
         raise KvmPreflightError(f"kvm topology on {host.name}: " + "; ".join(verdict.refusals))
@@ -129,4 +161,46 @@ def prepare_kvm_host(settings: Settings) -> KvmVerdict:
     server.reboot(name="Reboot the host", _if=gate.did_change)
     if binding:
         vfio_bound(name="vfio-pci in use for every GPU function", addresses=addresses)
+        define_vm(settings, verdict.functions)
+    if binding or restore:
+        files.put(
+            name=f"Write {KVM_MANIFEST}",
+            src=StringIO(json.dumps(kvm_manifest(settings, addresses), indent=2) + "\n"),
+            dest=KVM_MANIFEST,
+            mode="0644",
+            create_remote_dir=True,
+        )
     return verdict
+
+
+def define_vm(settings: Settings, functions: list[dict[str, Any]]) -> None:
+    """The VM that owns the GPU, once vfio-pci holds it: libvirt domain or Proxmox options."""
+    manager = vm_manager(settings)
+    if manager == "libvirt":
+        path = f"{VM_DIR}/{settings.kvm_vm_name}.xml"
+        files.directory(name=f"Directory {VM_DIR}", path=VM_DIR, mode="0755")
+        libvirt_domain(
+            name=f"libvirt domain {settings.kvm_vm_name} (CPU host-passthrough, GPU hostdevs)",
+            domain=settings.kvm_vm_name,
+            xml=domain_xml(settings, functions),
+            path=path,
+        )
+    elif manager == "proxmox":
+        assert settings.kvm_vm_id is not None  # the settings schema requires it with proxmox
+        proxmox_vm(
+            name=f"Proxmox VM {settings.kvm_vm_id} (cpu host, q35, OVMF, GPU as PCIe)",
+            vmid=settings.kvm_vm_id,
+            wanted=qm_wanted(settings, functions),
+        )
+
+
+def kvm_manifest(settings: Settings, addresses: list[str]) -> dict[str, Any]:
+    """What tests/verify/test_kvm.py holds the host to (the host runs no Ollama itself)."""
+    return {
+        "topology": "kvm",
+        "functions": addresses,
+        "restore_host_driver": settings.kvm_restore_host_driver,
+        "vm_manager": settings.kvm_vm_manager,
+        "vm_name": settings.kvm_vm_name,
+        "vm_id": settings.kvm_vm_id,
+    }

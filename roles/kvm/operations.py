@@ -9,8 +9,9 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, operation
 from pyinfra.facts.files import FileContents
 
-from facts.kvm import PciDriverInUse, ProcCmdline
+from facts.kvm import LibvirtDomainXml, PciDriverInUse, ProcCmdline, QmConfig
 from roles.kvm.vfio import merge_kernel_params
+from roles.kvm.vm import compare_domain, qm_differences, qm_set_command
 
 VFIO = "vfio-pci"
 
@@ -95,3 +96,66 @@ def vfio_bound(addresses: list[str]):
         f"after the reboot {', '.join(wrong)} still not on {VFIO}: check"
         " `lspci -nnk`, `cat /etc/modprobe.d/vfio.conf` and that the initramfs was rebuilt"
     )
+
+
+def _report(lines: list[str]) -> str:
+    return f"echo {shlex.quote('ollama-rig: ' + '; '.join(lines))}"
+
+
+@operation()
+def libvirt_domain(domain: str, xml: str, path: str):
+    """
+    Define the VM on qemu:///system from the rendered domain, compare first.
+
+    + domain: the domain name
+    + xml: the wanted domain XML (roles.kvm.vm.domain_xml)
+    + path: where the XML defined is kept on the host (virsh define reads it)
+
+    No domain: defined from xml. A domain: compared (roles.kvm.vm.compare_domain); the CPU
+    mode, memory, vCPUs and missing GPU hostdevs are corrected in the user's own definition and
+    each correction reported; machine type and firmware differences are reported only.
+    """
+    existing = host.get_fact(LibvirtDomainXml, domain=domain)
+    if existing is None:
+        wanted, notes = xml, [f"domain {domain} defined (q35, OVMF, CPU host-passthrough)"]
+    else:
+        changes = compare_domain(existing, xml)
+        if not changes.corrected:
+            host.noop(
+                f"domain {domain} is as wanted"
+                + (
+                    f" (not changed: {'; '.join(changes.not_changed)})"
+                    if changes.not_changed
+                    else ""
+                )
+            )
+            return
+        wanted = changes.xml
+        notes = [f"domain {domain} corrected: {', '.join(changes.corrected)}", *changes.not_changed]
+    yield FileUploadCommand(StringIO(wanted), path)
+    yield f"virsh -c qemu:///system define {shlex.quote(path)}"
+    yield _report(notes)
+
+
+@operation()
+def proxmox_vm(vmid: int, wanted: dict[str, str]):
+    """
+    Set the Proxmox VM's options (`qm set`) where `qm config` differs; report each change.
+
+    + vmid: the VM id (it must exist: `qm create` is the user's, disks and OS install included)
+    + wanted: roles.kvm.vm.qm_wanted (cpu host, q35, ovmf, memory, cores, hostpci0 ...,pcie=1)
+    """
+    config = host.get_fact(QmConfig, vmid=vmid)
+    if config is None:
+        yield _fail(
+            f"Proxmox VM {vmid} does not exist (`qm config {vmid}` failed): create it first"
+            " (`qm create`, or the web UI) with its disk and network, then run again"
+        )
+        return
+    changes = qm_differences(config, wanted)
+    if not changes:
+        host.noop(f"VM {vmid} has {', '.join(f'{k} {v}' for k, v in wanted.items())}")
+        return
+    was = [f"{k} {config.get(k, 'unset')} -> {v}" for k, v in changes.items()]
+    yield qm_set_command(vmid, changes)
+    yield _report([f"VM {vmid} corrected: {', '.join(was)}"])
