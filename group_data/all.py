@@ -160,6 +160,9 @@ kvm_vm_network = "default"
 # OVMF firmware file for libvirt, e.g. "/usr/share/OVMF/OVMF_CODE_4M.fd". None: libvirt picks
 # the UEFI firmware itself (`<os firmware='efi'>`).
 kvm_ovmf_loader = None
+# Define the VM (libvirt: `virsh define` of the rendered domain; proxmox: `qm set` on the
+# existing VM kvm_vm_id) once vfio-pci holds the GPU. Off: the host is prepared, the VM is yours.
+kvm_define_vm = True
 
 # --- lxc topology -----------------------------------------------------------------------
 # Which container manager: "proxmox" (/etc/pve/lxc/<id>.conf, pct) or "lxd" (LXD or Incus,
@@ -192,3 +195,7 @@ lxc_driver_run_url = (
 # sha256 of that .run file; required to install the container's libraries (no checksum, no
 # install).
 lxc_driver_run_sha256 = None
+# This host is the container of the lxc topology (an inventory entry of its own, topology
+# "native"): preflight accepts that it sees no GPU PCI function, and the NVIDIA libraries of
+# the host's driver version are installed before Ollama.
+lxc_guest = False

@@ -140,6 +140,7 @@ class Settings(BaseModel):
     kvm_vm_disk: str
     kvm_vm_network: str
     kvm_ovmf_loader: str | None
+    kvm_define_vm: bool
 
     lxc_platform: Literal["proxmox", "lxd"]
     lxc_vmid: Annotated[int, Field(ge=100, le=999999999)] | None
@@ -152,6 +153,7 @@ class Settings(BaseModel):
     lxc_create_options: dict[str, str]
     lxc_driver_run_url: str
     lxc_driver_run_sha256: str | None
+    lxc_guest: bool
 
     @field_validator("ollama_version")
     @classmethod
@@ -440,6 +442,11 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _lxc_consistent(self) -> Settings:
+        if self.lxc_guest and self.topology != "native":
+            raise ValueError(
+                "lxc_guest=True marks the container of the lxc topology, which runs Ollama the"
+                " native way: set topology='native' on it (topology='lxc' is its host's)"
+            )
         if self.topology != "lxc":
             return self
         if self.lxc_platform == "proxmox" and self.lxc_vmid is None:

@@ -10,6 +10,8 @@ from pyinfra.facts.server import Arch, LinuxDistribution
 
 from facts.host import CpuFlags, InitSystem, NvidiaPciFunctions
 from facts.nvidia import NvidiaSmi
+from roles.kvm.check import check_kvm_host
+from roles.kvm.deploy import read_kvm_facts
 from roles.preflight.check import HostFacts, check_host
 from roles.preflight.fit import fit_models
 from settings import Settings
@@ -51,6 +53,12 @@ def preflight(settings: Settings) -> Preflight:
     for line in verdict.lines + fitted.lines:
         logger.info(f"{host.print_prefix}  {line}")
     refusals = verdict.refusals + fitted.refusals
+    if settings.topology == "kvm":
+        # The passthrough checks (roles/kvm/check.py), refused here before any change.
+        kvm = check_kvm_host(settings, read_kvm_facts(settings))
+        for line in kvm.lines:
+            logger.info(f"{host.print_prefix}  kvm: {line}")
+        refusals += kvm.refusals
     if refusals:
         raise PreflightError(f"preflight stopped {host.name}: " + "; ".join(refusals))
     return Preflight(facts, fitted.settings, fitted.model_contexts)

@@ -11,7 +11,15 @@ from settings import Settings
 # Releases with systemd that the native role is written and tested for.
 SUPPORTED_OS = {"debian": 12, "ubuntu": 22}
 # Docker runs Ollama in a container, with the NVIDIA driver on the host as native needs it.
-BUILT_TOPOLOGIES = {"native", "docker"}
+# lxc here is the container's host (Proxmox node, LXD/Incus host): it gets the device lines,
+# no Ollama; the container is its own inventory host, topology native with lxc_guest=True.
+BUILT_TOPOLOGIES = {"native", "docker", "lxc", "kvm"}
+# kvm here is the hypervisor: vfio-pci takes its GPU, so no NVIDIA driver is required there (the
+# guest, its own inventory host with topology native, has one); its checks are roles/kvm/check.py's,
+# run by roles/preflight/__init__.py.
+NO_HOST_DRIVER_TOPOLOGIES = {"kvm"}
+# nvidia-smi states of an LXC guest before its libraries are installed (roles/lxc/driver.py).
+LXC_GUEST_NO_LIBRARIES = ("not-found", "no-nvml-library")
 # Why a broken driver matters, and what fixes it (nvidia-smi error codes from facts.parsers.nvidia).
 DRIVER_FIXES = {
     "no-driver": "the NVIDIA kernel module is not loaded: install the driver (550+) and reboot",
@@ -69,6 +77,8 @@ def _gpu_lines(settings: Settings, facts: HostFacts, verdict: Verdict) -> None:
     if gpus:
         return
     error = smi.get("error")
+    if settings.lxc_guest and _lxc_guest_gpu(str(error), verdict):
+        return
     # A driver that answers with an error is evidence of a GPU even where sysfs hides the PCI
     # functions (containers, some VMs); "not found" and "no devices" alone are not.
     if pci_gpus or error not in (None, "not-found", "no-devices"):
@@ -83,6 +93,27 @@ def _gpu_lines(settings: Settings, facts: HostFacts, verdict: Verdict) -> None:
         f"no NVIDIA GPU on this host and gpu={settings.gpu!r}: set gpu='none' for a"
         " CPU-only install, or run against the machine that has the GPU"
     )
+
+
+def _lxc_guest_gpu(error: str, verdict: Verdict) -> bool:
+    """An LXC guest sees no PCI function and has no nvidia-smi until the libraries of the host's
+    driver version are installed: go on (the install step checks the host's driver). True when
+    the GPU question is settled here."""
+    if error in LXC_GUEST_NO_LIBRARIES:
+        verdict.lines.append(
+            "GPU: LXC guest without NVIDIA libraries yet: those of the host driver's version"
+            " are installed next (the host's /proc/driver/nvidia/version is read then)"
+        )
+        return True
+    if error == "version-mismatch":
+        verdict.lines.append("GPU: LXC guest, NVIDIA libraries of another version than the host")
+        verdict.refusals.append(
+            "this LXC guest's NVIDIA libraries are another version than the host's driver:"
+            " remove them (nvidia-uninstall, or the distribution packages), then run again to"
+            " install the host's version"
+        )
+        return True
+    return False
 
 
 def check_host(settings: Settings, facts: HostFacts) -> Verdict:
@@ -105,8 +136,20 @@ def check_host(settings: Settings, facts: HostFacts) -> Verdict:
         verdict.refusals.append(f"init is {facts.init!r}: the native role needs systemd as PID 1")
     if settings.topology not in BUILT_TOPOLOGIES:
         verdict.refusals.append(
-            f"topology={settings.topology!r} is not built yet: use topology='native' or 'docker'"
+            f"topology={settings.topology!r} is not built yet: use topology='native', 'docker'"
+            " or 'lxc'"
         )
+    if settings.topology == "lxc" and settings.gpu == "none":
+        verdict.refusals.append(
+            "topology='lxc' passes the host's GPU into a container, and gpu='none' leaves"
+            " nothing to pass: set gpu='auto' (or run the container alone, topology native)"
+        )
+    if settings.topology in NO_HOST_DRIVER_TOPOLOGIES:
+        verdict.lines.append(
+            f"GPU: no host driver needed (topology {settings.topology}: vfio-pci takes the GPU,"
+            " the guest's NVIDIA driver uses it)"
+        )
+        return verdict
     avx = [flag for flag in ("avx", "avx2") if flag in facts.cpu_flags]
     if facts.machine == "x86_64":
         verdict.lines.append(f"CPU flags: {', '.join(avx) or 'no AVX'}")
