@@ -28,7 +28,6 @@ MODEL = "phi4-mini:3.8b"
 VARIANT = "phi4-mini-64k"
 VERSION = "0.32.7"
 # Directories whose listing must not move under a refused run.
-WATCHED = "/etc /usr /opt /srv /root /var/cache /var/lib/dpkg"
 # A user's daemon.json: every key must survive the merge.
 USER_DAEMON_JSON = {"log-driver": "json-file", "log-opts": {"max-size": "10m"}, "debug": False}
 # The stand-in's simulated GPU (a fixture knob), set through the container's environment.
@@ -72,10 +71,6 @@ def sh(host: str, command: str, check: bool = True) -> str:
     return testbed.exec_in(host, "sh", "-c", command, check=check).stdout
 
 
-def tree(host: str) -> str:
-    return sh(host, f"find {WATCHED} -xdev -printf '%p %s %m %T@\\n' | sort")
-
-
 def containers(host: str) -> str:
     return sh(host, "docker ps -a --format '{{.Names}} {{.Image}} {{.Status}}'")
 
@@ -113,11 +108,11 @@ def refused(run: DeployRun, *expected: str) -> None:
 def test_invalid_daemon_json_is_refused_and_left_alone(host_id: str, archive: Path) -> None:
     broken = '{"log-driver": "json-file",\n "debug": true,\n}\n'
     testbed.exec_in(host_id, "sh", "-c", f"printf '%s' '{broken}' > /etc/docker/daemon.json")
-    before = tree(host_id)
+    before = testbed.tree(host_id)
     try:
         run = run_deploy(host_id, host_data(archive))
         refused(run, "/etc/docker/daemon.json: daemon.json is invalid JSON at line 3", "by hand")
-        assert tree(host_id) == before
+        assert testbed.tree(host_id) == before
         assert sh(host_id, "cat /etc/docker/daemon.json") == broken
         assert containers(host_id) == ""
     finally:
@@ -125,10 +120,10 @@ def test_invalid_daemon_json_is_refused_and_left_alone(host_id: str, archive: Pa
 
 
 def test_archive_without_the_image_is_refused(host_id: str, archive: Path) -> None:
-    before = tree(host_id)
+    before = testbed.tree(host_id)
     run = run_deploy(host_id, host_data(archive, docker_image="ollama/ollama:{version}"))
     refused(run, f"holds {image_name(VERSION)}, not ollama/ollama:{VERSION}", "docker save")
-    assert tree(host_id) == before and containers(host_id) == ""
+    assert testbed.tree(host_id) == before and containers(host_id) == ""
 
 
 def test_port_in_use_is_refused(host_id: str, archive: Path) -> None:
@@ -140,11 +135,11 @@ def test_port_in_use_is_refused(host_id: str, archive: Path) -> None:
         "for i in $(seq 50); do curl -fs http://127.0.0.1:11434/ >/dev/null && exit 0;"
         " sleep 0.2; done; exit 1",
     )
-    before = tree(host_id)
+    before = testbed.tree(host_id)
     try:
         run = run_deploy(host_id, host_data(archive))
         refused(run, "port 11434 is already in use on the host: 127.0.0.1:11434 listens")
-        assert tree(host_id) == before and containers(host_id) == ""
+        assert testbed.tree(host_id) == before and containers(host_id) == ""
     finally:
         sh(host_id, "pkill -f 'http.server 11434'", check=False)
 

@@ -228,7 +228,6 @@ def test_a_major_no_rule_allows_is_refused(legacy_keys: Booted) -> None:
 # liblxc container here (no network in it, and pyinfra has no lxc-attach connector).
 
 GUEST_MODEL = "phi4-mini:3.8b"
-WATCHED = "/etc /usr /opt /srv /root /var/cache /var/lib/dpkg"
 
 
 def guest_data(archive: Path, **overrides: object) -> dict[str, object]:
@@ -247,22 +246,16 @@ def guest_data(archive: Path, **overrides: object) -> dict[str, object]:
     return data
 
 
-def _tree(host: str) -> str:
-    return testbed.exec_in(
-        host, "sh", "-c", f"find {WATCHED} -xdev -printf '%p %s %m %T@\\n' | sort"
-    ).stdout
-
-
 def test_guest_without_host_driver_stops_before_any_change(
     container: str, archives: dict[str, Path]
 ) -> None:
-    before = _tree(container)
+    before = testbed.tree(container)
     run = run_deploy(container, guest_data(archives["0.32.7"], gpu="auto"))
     assert run.returncode != 0
     assert "LXC guest without NVIDIA libraries" in run.output  # preflight let it through
     assert "/proc/driver/nvidia/version is not readable in this" in run.output, run.output[-3000:]
     assert "Traceback" not in run.output
-    assert _tree(container) == before
+    assert testbed.tree(container) == before
 
 
 def test_guest_converges_then_changes_nothing(container: str, archives: dict[str, Path]) -> None:
@@ -378,12 +371,12 @@ def _config(node: str) -> str:
 
 
 def test_missing_container_stops_before_any_change(pve_node: str) -> None:
-    before = _tree(pve_node)
+    before = testbed.tree(pve_node)
     run = run_deploy(pve_node, pve_data(lxc_vmid=999))
     assert run.returncode != 0
     assert "container 999 does not exist on this Proxmox node" in run.output, run.output[-3000:]
     assert "Traceback" not in run.output
-    assert _tree(pve_node) == before
+    assert testbed.tree(pve_node) == before
 
 
 def test_host_converges_keeping_every_line(pve_node: str) -> None:

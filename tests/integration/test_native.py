@@ -20,8 +20,6 @@ from tests.integration.deployer import ROOT, DeployRun, run_deploy
 
 MODEL = "phi4-mini:3.8b"  # trained for 128K: a 32K model cannot give the 64K asked for
 VARIANT = "phi4-mini-64k"
-# Directories whose listing must not move under --dry or a refused run.
-WATCHED = "/etc /usr /opt /srv /root /var/cache /var/lib/dpkg"
 STANDIN_DROPIN = "/etc/systemd/system/ollama.service.d/zz-standin-fixture.conf"
 
 
@@ -36,13 +34,6 @@ def host_data(archive: Path, **overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
-
-
-def tree(container: str) -> str:
-    """A listing of the watched directories: path, size, mode and mtime of everything."""
-    return testbed.exec_in(
-        container, "sh", "-c", f"find {WATCHED} -xdev -printf '%p %s %m %T@\\n' | sort"
-    ).stdout
 
 
 def api_version(container: str) -> str:
@@ -94,20 +85,20 @@ def changed(run: DeployRun) -> str:
 
 
 def test_misspelled_setting_stops_before_any_change(container: str, archives: dict) -> None:
-    before = tree(container)
+    before = testbed.tree(container)
     run = run_deploy(container, host_data(archives["0.32.7"], topolgy="docker"))
     assert run.returncode != 0
     assert "unknown key 'topolgy' (did you mean 'topology'?)" in run.output
     assert "Traceback" not in run.output
-    assert tree(container) == before
+    assert testbed.tree(container) == before
 
 
 def test_dry_run_changes_nothing(container: str, archives: dict) -> None:
-    before = tree(container)
+    before = testbed.tree(container)
     run = run_deploy(container, host_data(archives["0.32.7"]), "--dry")
     assert run.returncode == 0, run.output[-3000:]
     assert "preflight:" in run.output and "gpu='none'" in run.output
-    assert tree(container) == before
+    assert testbed.tree(container) == before
 
 
 def test_first_converge_installs(container: str, archives: dict) -> None:

@@ -131,6 +131,17 @@ def exec_in(container: str, *command: str, check: bool = True) -> subprocess.Com
     return docker("exec", container, *command, check=check)
 
 
+# Directories whose listing must not move under --dry or a refused run.
+WATCHED = "/etc /usr /opt /srv /root /var/cache /var/lib/dpkg"
+
+
+def tree(container: str) -> str:
+    """A listing of the watched directories: path, size, mode and mtime of everything."""
+    return exec_in(
+        container, "sh", "-c", f"find {WATCHED} -xdev -printf '%p %s %m %T@\\n' | sort"
+    ).stdout
+
+
 def cli(
     argv: list[str],
     prog: str,
