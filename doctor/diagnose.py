@@ -6,17 +6,24 @@ from collections.abc import Callable
 
 from doctor.captures import Captures
 from doctor.findings import SEVERITIES, Finding
-from doctor.rules import devices, gpu, memory
+from doctor.rules import devices, gpu, kvm, lxc, memory
 
 Rule = Callable[[Captures], list[Finding]]
 
 # Each names a reason the server cannot use the GPU at all.
 VISIBILITY_RULES: tuple[Rule, ...] = (
     gpu.driver_problems,
+    lxc.driver_version_mismatch,
     devices.docker_gpu,
     devices.no_device_nodes,
     devices.nvidia_uvm,
     devices.lxc_config,
+    lxc.lxd_gpu_device,
+    lxc.unprivileged_permissions,
+    kvm.iommu_off,
+    kvm.iommu_group_shared,
+    kvm.gpu_not_on_vfio,
+    kvm.gpu_on_vfio,
     gpu.disabled_by_config,
     gpu.cpu_without_avx,
     gpu.versions_against_gpu,
@@ -39,7 +46,13 @@ SUPPRESSED_BY = {
         "docker-runtime-not-loaded",
         "container-without-gpu",
         "container-without-gpu-request",
-    }
+    },
+    # The versions named beat nvidia-smi's bare "Driver/library version mismatch".
+    "driver-version-mismatch": {"driver-library-mismatch"},
+    "driver-libraries-missing": {"no-driver", "nvidia-smi-not-found", "no-nvidia-gpu"},
+    "device-permission-denied": {"nvidia-smi-nvml-init-failed"},
+    # A KVM host whose GPU went to a VM has no NVIDIA driver on purpose.
+    "gpu-on-vfio": {"no-driver", "nvidia-smi-not-found", "no-nvidia-gpu"},
 }
 
 

@@ -12,14 +12,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from doctor.parsers import (
+    NO_IOMMU_GROUPS,
     parse_compute_apps,
     parse_cpuinfo,
-    parse_dev_nvidia,
+    parse_dev_nvidia_access,
+    parse_iommu_listing,
+    parse_lxd_config,
+    parse_modprobe,
+    parse_nvidia_libs,
+    parse_nvidia_version,
     parse_ollama_version,
     parse_pci_sysfs,
 )
 from doctor.serverlog import parse_server_log
 from facts.host import NvidiaPciFunctions
+from facts.kvm import IommuGroups, KernelIommuLog
 from facts.parsers import PARSERS
 
 Parser = Callable[[str], dict[str, Any]]
@@ -31,6 +38,20 @@ _SMI_LIVE = (
     f'out=$(nvidia-smi --query-gpu={_SMI_FIELDS},compute_cap --format=csv 2>&1); case "$out" in '
     f'*"not a valid field"*) out=$(nvidia-smi --query-gpu={_SMI_FIELDS} --format=csv 2>&1);; esac; '
     'printf "%s\\n" "$out"'
+)
+
+
+# The IommuGroups loop prints nothing when the IOMMU is off: say so, so that "off" is a result.
+_IOMMU_GROUPS = (
+    '[ -n "$(ls -A /sys/kernel/iommu_groups 2>/dev/null)" ] || echo '
+    f"'{NO_IOMMU_GROUPS}'; {IommuGroups().command()}"
+)
+# modprobe.d lines that bind or hold the GPU (vfio-pci ids, softdep, blacklist, NVreg options).
+_MODPROBE = "grep -sHE 'vfio|nvidia|nouveau' /etc/modprobe.d/*.conf /lib/modprobe.d/*.conf"
+# Where distributions and the .run installer put libnvidia-ml.so.<version> (facts/lxc.py).
+_NVIDIA_LIBS = (
+    "ls -1 /usr/lib/*/libnvidia-ml.so.* /usr/lib*/libnvidia-ml.so.*"
+    " /usr/local/lib/libnvidia-ml.so.*"
 )
 
 
@@ -110,7 +131,7 @@ KINDS: dict[str, Kind] = {
             "dev-nvidia",
             "ls -l /dev/nvidia*",
             "ls -l /dev/nvidia* 2>&1",
-            parse_dev_nvidia,
+            parse_dev_nvidia_access,
             "NVIDIA device nodes (run inside the container or VM that runs Ollama)",
         ),
         Kind(
@@ -164,6 +185,55 @@ KINDS: dict[str, Kind] = {
             None,
             PARSERS["pve-lxc-conf"],
             "Proxmox container config: device bind-mounts and cgroup rules (on the host)",
+        ),
+        Kind(
+            "nvidia-version",
+            "cat /proc/driver/nvidia/version",
+            "cat /proc/driver/nvidia/version",
+            parse_nvidia_version,
+            "the loaded NVIDIA kernel module's version (a container sees the host's)",
+        ),
+        Kind(
+            "nvidia-libs",
+            _NVIDIA_LIBS,
+            f"{_NVIDIA_LIBS} 2>/dev/null",
+            parse_nvidia_libs,
+            "versions of the NVIDIA user-space libraries installed (inside a container: its own)",
+        ),
+        Kind(
+            "iommu-groups",
+            _IOMMU_GROUPS,
+            _IOMMU_GROUPS,
+            parse_iommu_listing,
+            "IOMMU groups and their devices (KVM host; none: the IOMMU is off)",
+        ),
+        Kind(
+            "dmesg-iommu",
+            "dmesg | grep -E 'DMAR|IOMMU|iommu|AMD-Vi|Directed I/O|Command line'",
+            KernelIommuLog().command(),
+            PARSERS["dmesg-iommu"],
+            "the kernel's IOMMU lines (KVM host; run as root)",
+        ),
+        Kind(
+            "cmdline",
+            "cat /proc/cmdline",
+            "cat /proc/cmdline",
+            PARSERS["cmdline"],
+            "the running kernel's parameters (intel_iommu=on, vfio-pci.ids=)",
+        ),
+        Kind(
+            "modprobe",
+            _MODPROBE,
+            _MODPROBE,
+            parse_modprobe,
+            "modprobe.d lines for vfio-pci, nvidia, nouveau (KVM host: what should bind the GPU)",
+        ),
+        Kind(
+            "lxd-config",
+            "lxc config show <instance> --expanded",
+            None,
+            parse_lxd_config,
+            "LXD/Incus instance config: gpu devices, nvidia.runtime, raw.lxc (on the host)",
         ),
     )
 }

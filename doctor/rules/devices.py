@@ -8,12 +8,14 @@ its major is dynamic, read from /proc/devices; the LXC mount and cgroup lines).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from doctor.captures import Captures
 from doctor.findings import Finding
 from doctor.view import server_sees_no_gpu
 
+_NODE = re.compile(r"/dev/nvidia(?:\d+|ctl)")  # major 195 (FACTS.md 7)
 _CONTAINER_NO_GPU = ("not-found", "no-driver", "no-devices")
 _DOCKER_GPU_FIX = (
     "Recreate the container with the GPU: `docker run --gpus=all ...` (Compose:"
@@ -152,37 +154,84 @@ def _passed(conf: dict[str, Any], node: str) -> tuple[bool, bool]:
     return mounted, dev
 
 
+def _stale(allow: list[dict[str, Any]], proc: dict[str, Any]) -> list[str]:
+    """Allowed character majors that no device holds now (an old nvidia-uvm major, say)."""
+    held = set((proc.get("majors") or {}).values())
+    return [
+        str(r["major"])
+        for r in allow
+        if r.get("type") == "c" and isinstance(r.get("major"), int) and r["major"] not in held
+    ]
+
+
+def _container_conf(c: Captures) -> tuple[dict[str, Any], str, str, str] | None:
+    """The container config that passes NVIDIA nodes by hand: (parsed, KIND, where it lives,
+    key separator). Proxmox's config; or an LXD/Incus raw.lxc that bind-mounts /dev/nvidia* (a
+    `gpu` device instead gets its cgroup rules from LXD itself)."""
+    pve = c.get("pve-lxc-conf")
+    if pve:
+        return pve, "pve-lxc-conf", "/etc/pve/lxc/<id>.conf", ": "
+    lxd = c.get("lxd-config") or {}
+    raw = lxd.get("raw_lxc") or {}
+    by_hand = any(
+        str(m.get("source", "")).startswith("/dev/nvidia") for m in raw.get("mount_entries") or []
+    )
+    if by_hand and not lxd.get("gpu_devices"):
+        return raw, "lxd-config", "raw.lxc (`lxc config edit <instance>`)", " = "
+    return None
+
+
 def lxc_config(c: Captures) -> list[Finding]:
-    """Proxmox LXC: nvidia-uvm not passed in, or its dynamic major not allowed."""
-    conf = c.get("pve-lxc-conf")
-    proc = c.get("proc-devices") or {}
-    if not conf:
+    """LXC (Proxmox, or raw.lxc on LXD): nvidia-uvm not passed in, or a bind-mounted node's
+    major not allowed by the cgroup rules."""
+    found = _container_conf(c)
+    if not found:
         return []
+    conf, kind, where, sep = found
+    proc = c.get("proc-devices") or {}
     mounted, as_dev = _passed(conf, "nvidia-uvm")
     uvm = proc.get("uvm_major")
     allow = conf.get("cgroup_allow") or []
     if not (mounted or as_dev):
+        dev = " (or `devN: /dev/nvidia-uvm`)" if kind == "pve-lxc-conf" else ""
         return [
             Finding(
                 "lxc-uvm-not-passed",
                 "The container config does not pass /dev/nvidia-uvm in, so CUDA inside it"
                 " cannot start.",
-                "Add `lxc.mount.entry: /dev/nvidia-uvm dev/nvidia-uvm none"
-                " bind,optional,create=file` (or `devN: /dev/nvidia-uvm`) to"
-                " /etc/pve/lxc/<id>.conf and restart the container.",
-                ("pve-lxc-conf: no lxc.mount.entry or devN for /dev/nvidia-uvm",),
+                f"Add `lxc.mount.entry{sep}/dev/nvidia-uvm dev/nvidia-uvm none"
+                f" bind,optional,create=file`{dev} to {where} and restart the container.",
+                (f"{kind}: no lxc.mount.entry or devN for /dev/nvidia-uvm",),
             )
         ]
+    majors = ", ".join(str(r.get("major")) for r in allow if "major" in r) or "none"
+    # Only a whole /proc/devices (with its block section) shows that no device has a major.
+    stale = _stale(allow, proc) if proc.get("block_majors") else []
+    old = f" ({', '.join(stale)}: no device has that major now)" if stale else ""
+    allow_key = f"lxc.cgroup2.devices.allow{sep}"
     if mounted and not as_dev and uvm and not _allowed(allow, uvm):
-        majors = ", ".join(str(r.get("major")) for r in allow if "major" in r) or "none"
         return [
             Finding(
                 "lxc-uvm-major-not-allowed",
                 f"nvidia-uvm has major {uvm} on this host, but the container's cgroup rules"
                 f" allow only majors {majors}: opening /dev/nvidia-uvm is refused.",
-                f"Add `lxc.cgroup2.devices.allow: c {uvm}:* rwm` to /etc/pve/lxc/<id>.conf (the"
-                " major can change after a driver update: read it from /proc/devices).",
-                (f"proc-devices: {uvm} nvidia-uvm", f"pve-lxc-conf: allowed majors {majors}"),
+                f"Add `{allow_key}c {uvm}:* rwm` to {where}"
+                + (" in place of " + ", ".join(f"`c {m}:* rwm`" for m in stale) if stale else "")
+                + " (the major can change after a driver update: read it from /proc/devices),"
+                " then restart the container.",
+                (f"proc-devices: {uvm} nvidia-uvm", f"{kind}: allowed majors {majors}{old}"),
+            )
+        ]
+    nvidia = proc.get("nvidia_major")
+    gpus = [m for m in conf.get("mount_entries") or [] if _NODE.fullmatch(m.get("source", ""))]
+    if gpus and nvidia and not _allowed(allow, nvidia):
+        return [
+            Finding(
+                "lxc-nvidia-major-not-allowed",
+                f"/dev/nvidia0..N and /dev/nvidiactl have major {nvidia} on this host, but the"
+                f" container's cgroup rules allow only majors {majors}: opening them is refused.",
+                f"Add `{allow_key}c {nvidia}:* rwm` to {where} and restart the container.",
+                (f"proc-devices: {nvidia} nvidia", f"{kind}: allowed majors {majors}{old}"),
             )
         ]
     return []

@@ -161,15 +161,31 @@ def cpu_without_avx(c: Captures) -> list[Finding]:
     version = version_tuple(ollama_version(c))
     old = version is not None and version < (0, 5, 8)
     severity = "error" if said or old or server_sees_no_gpu(c) else "warning"
+    upgrade = " and upgrade Ollama to 0.5.8 or newer" if old else ""
+    if cpu and not cpu["hypervisor"]:
+        # Bare metal: no CPU type to change; only a newer Ollama (or CPU) helps.
+        return [
+            Finding(
+                "cpu-without-avx",
+                "This CPU has no AVX (it is not a VM): Ollama v0.1.23 to v0.5.7 turn the GPU off"
+                " without it (ollama#2187, #8606), and CPU work is slow as well.",
+                "Upgrade Ollama to 0.5.8 or newer, which uses the GPU without AVX; whatever"
+                " runs on the CPU needs a CPU with AVX/AVX2 to be fast.",
+                tuple(evidence),
+                severity,
+            )
+        ]
     return [
         Finding(
             "cpu-without-avx",
-            "The CPU has no AVX (a VM with a default CPU model such as kvm64): Ollama v0.1.23"
-            " to v0.5.7 turn the GPU off without it and newer releases were still seen not to"
-            " use the GPU in such a VM (ollama#2187, #8606, #12194); CPU work is slow as well.",
-            "Give the VM the host's CPU type: Proxmox `qm set <vmid> -cpu host`, libvirt"
-            " `<cpu mode='host-passthrough'/>`; then restart the VM"
-            + (" and upgrade Ollama to 0.5.8 or newer." if old else "."),
+            "The CPU has no AVX (a VM with a default CPU model such as kvm64 or"
+            " x86-64-v2-AES): Ollama v0.1.23 to v0.5.7 turn the GPU off without it and newer"
+            " releases were still seen not to use the GPU in such a VM (ollama#2187, #8606,"
+            " #12194); CPU work is slow as well.",
+            "Give the VM the host's CPU type: Proxmox `qm set <vmid> -cpu host` (the line"
+            " `cpu: host` in /etc/pve/qemu-server/<vmid>.conf), libvirt"
+            " `<cpu mode='host-passthrough'/>` (`virsh edit <vm>`); ollama-rig's kvm topology"
+            f" sets both. Then stop and start the VM{upgrade}.",
             tuple(evidence),
             severity,
         )

@@ -98,7 +98,8 @@ def test_bad_and_unknown_files_are_reported_not_fatal(tmp_path: Path) -> None:
         " known failure): 'this is not what nvidia-smi prints'",
         f"  {tmp_path / 'notes.txt'}: skipped: not a known KIND (nvidia-smi, nvidia-smi-apps,"
         " ollama-ps, api-ps, ollama-version, journal, cpuinfo, dev-nvidia, proc-devices, lspci,"
-        " pci-sysfs, docker-info, daemon-json, container-nvidia-smi, pve-lxc-conf)",
+        " pci-sysfs, docker-info, daemon-json, container-nvidia-smi, pve-lxc-conf, nvidia-version,"
+        " nvidia-libs, iommu-groups, dmesg-iommu, cmdline, modprobe, lxd-config)",
     ]
 
 
