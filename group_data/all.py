@@ -172,6 +172,9 @@ lxc_platform = "proxmox"
 lxc_vmid = None
 # LXD/Incus: the instance's name. Needed with topology "lxc" on LXD/Incus.
 lxc_instance = None
+# LXD/Incus: where pylxd reaches it, a unix socket path (Incus: "/var/lib/incus/unix.socket") or
+# "https://host:8443". None: the socket of the machine running pyinfra (run the host as @local).
+lxc_lxd_endpoint = None
 # How Proxmox passes the devices: "mount" (cgroup2 rules + lxc.mount.entry), "dev" (devN
 # entries, Proxmox VE 8.1+), or "auto" (dev where the node's pve-manager is 8.1+, else mount).
 lxc_device_style = "auto"

@@ -145,6 +145,7 @@ class Settings(BaseModel):
     lxc_platform: Literal["proxmox", "lxd"]
     lxc_vmid: Annotated[int, Field(ge=100, le=999999999)] | None
     lxc_instance: str | None
+    lxc_lxd_endpoint: str | None
     lxc_device_style: Literal["auto", "mount", "dev"]
     lxc_gpus: Literal["all"] | list[str]
     lxc_mig: bool
@@ -416,6 +417,14 @@ class Settings(BaseModel):
         # LXD instance names: letters, digits and dashes, not starting with a digit or dash.
         if value is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,62}", value):
             raise ValueError("must be an LXD/Incus instance name (letters, digits, -)")
+        return value
+
+    @field_validator("lxc_lxd_endpoint")
+    @classmethod
+    def _lxc_lxd_endpoint(cls, value: str | None) -> str | None:
+        # pylxd's Client(endpoint=...): a unix socket path, or an https:// URL (pylxd client.py).
+        if value is not None and not (value.startswith("/") or value.startswith("https://")):
+            raise ValueError("must be LXD's unix socket path (/...) or its https:// URL")
         return value
 
     @field_validator("lxc_create_options")

@@ -11,10 +11,10 @@ tests/verify/test_lxc.py.
 
 from __future__ import annotations
 
-from pyinfra import host, logger
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
-from pyinfra.operations import files, python, systemd
+from pyinfra.operations import files, systemd
 
 from facts.host import NvidiaPciFunctions
 from facts.lxc import (
@@ -25,7 +25,7 @@ from facts.lxc import (
     pve_config_path,
 )
 from roles.lxc.driver import guest_refusal, nvidia_userspace
-from roles.lxc.lxd import lxd_gpu
+from roles.lxc.lxd import instance_gpu, lxd_refusal, runs_here
 from roles.lxc.operations import proxmox_container_devices, proxmox_create_container
 from roles.lxc.plan import proxmox_refusals
 from settings import Settings
@@ -119,10 +119,20 @@ def _write_lxc_manifest(settings: Settings, side: str) -> None:
     )
 
 
-def _lxd_gpu(instance: str, gpus: object) -> None:
-    changed = lxd_gpu(instance, gpus)  # type: ignore[arg-type]
-    state = "GPU device and nvidia.runtime set, restarted" if changed else "already has the GPU"
-    logger.info(f"{host.print_prefix}  LXD/Incus instance {instance}: {state}")
+@deploy("LXC GPU host (LXD/Incus)")
+def lxd_gpu_host(settings: Settings) -> None:
+    """The instance read through pylxd now (refused before any change when LXD or it is not
+    there), its GPU devices and nvidia.runtime set only when they differ."""
+    assert settings.lxc_instance is not None  # settings refuse lxd without it
+    refusal = lxd_refusal(settings.lxc_instance, settings.lxc_lxd_endpoint, runs_here(host))
+    if refusal:
+        raise LxcPreflightError(f"lxc topology on {host.name}: {refusal}")
+    instance_gpu(
+        name=f"GPU into LXD/Incus instance {settings.lxc_instance}",
+        instance=settings.lxc_instance,
+        gpus=settings.lxc_gpus,
+        endpoint=settings.lxc_lxd_endpoint,
+    )
 
 
 @deploy("LXC GPU host")
@@ -131,15 +141,7 @@ def lxc_host(settings: Settings) -> None:
     if settings.lxc_platform == "proxmox":
         proxmox_gpu_host(settings=settings)
     else:
-        assert settings.lxc_instance is not None  # settings refuse lxd without it
-        # pylxd talks to the LXD/Incus of the machine running pyinfra (its unix socket):
-        # run this inventory entry as @local on the LXD host.
-        python.call(
-            name=f"GPU into LXD/Incus instance {settings.lxc_instance}",
-            function=_lxd_gpu,
-            instance=settings.lxc_instance,
-            gpus=settings.lxc_gpus,
-        )
+        lxd_gpu_host(settings=settings)
     _write_lxc_manifest(settings, "host")
 
 
