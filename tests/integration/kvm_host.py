@@ -17,12 +17,20 @@ role runs its real code path (nothing in roles/ knows about these fixtures):
 
 "Rebooting" is rewriting these fixtures: the running kernel gets the parameters, the drivers
 change.
+
+Also a command line for Molecule's kvm-host scenario (the lifecycle of testbed.py):
+    python -m tests.integration.kvm_host image|create NAME|destroy NAME
+`create` starts a testbed container with these fixtures in the state after the reboot a first
+converge asks for (a container cannot reboot): running kernel with the IOMMU parameters, the GPU
+in an IOMMU group of its own, both its functions on vfio-pci.
 """
 
 from __future__ import annotations
 
 import shlex
+import sys
 
+from roles.kvm.vfio import wanted_kernel_params
 from tests.integration import testbed
 
 FIXTURE_DIR = "/var/lib/ollama-rig-fixture"
@@ -166,3 +174,29 @@ def calls(container: str) -> list[str]:
 
 def cat(container: str, path: str) -> str:
     return testbed.exec_in(container, "cat", path, check=False).stdout
+
+
+def create(name: str) -> str:
+    """A testbed host called name, its fixtures in the "rebooted into vfio-pci" state."""
+    container = testbed.create(name)
+    install(container)
+    # vmx in the fixture's cpuinfo: the role wants the Intel parameters.
+    set_cmdline(container, " ".join([BOOT_CMDLINE, *wanted_kernel_params("intel")]))
+    set_iommu_groups(container, {"0": [OTHER], "1": [GPU, AUDIO]})
+    set_drivers(container, "vfio-pci", "vfio-pci")
+    return container
+
+
+def main(argv: list[str]) -> int:
+    return testbed.cli(
+        argv,
+        "tests.integration.kvm_host",
+        testbed.IMAGE,
+        testbed.build_image,
+        create,
+        testbed.destroy,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -5,6 +5,10 @@ lxc-start / lxc-attach in a private lxcpath.
 No GPU and no NVIDIA driver here: the nodes carry NVIDIA's majors (195, and a free dynamic
 major standing in for nvidia-uvm's), so opening one fails with ENXIO ("No such device or
 address") when the container's device cgroup lets it through and EPERM when it does not.
+
+Also a command line for Molecule's lxc scenario, whose deploy.py host side is the simulated
+Proxmox node of test_lxc.py (a testbed container with its TEST FIXTURES, pve_node there):
+    python -m tests.integration.lxc_host image|create NAME|destroy NAME
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.integration import testbed
 
 MIRROR = "http://deb.debian.org/debian"
 PACKAGES = ["systemd", "systemd-sysv", "dbus", "procps"]
@@ -144,3 +151,41 @@ class Container:
 
     def stop(self) -> None:
         self.lxc("lxc-stop", "-k", check=False)
+
+
+def create_pve_node(name: str) -> str:
+    """A testbed host called name made to look like a Proxmox node with a GPU (test_lxc.py)."""
+    # Imported here: the fixtures live with the tests that define them, which import this module.
+    from tests.integration.test_lxc import (
+        PVE_CONFIG,
+        PVE_STANDINS,
+        UVM_MAJOR,
+        VMID,
+        put,
+        pve_sh,
+        set_uvm_major,
+    )
+
+    node = testbed.create(name)
+    pve_sh(node, "mkdir -p /etc/ollama-rig-test /etc/pve/lxc")
+    for tool, body in PVE_STANDINS.items():
+        put(node, f"/usr/local/bin/{tool}", f"#!/bin/sh\n# TEST FIXTURE\n{body}\n", "0755")
+    put(node, "/usr/bin/nvidia-modprobe", "#!/bin/sh\n# TEST FIXTURE\nexit 0\n", "0755")
+    put(node, f"/etc/pve/lxc/{VMID}.conf", PVE_CONFIG.read_text())
+    set_uvm_major(node, UVM_MAJOR)
+    return node
+
+
+def main(argv: list[str]) -> int:
+    return testbed.cli(
+        argv,
+        "tests.integration.lxc_host",
+        testbed.IMAGE,
+        testbed.build_image,
+        create_pve_node,
+        testbed.destroy,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
