@@ -11,6 +11,9 @@ CSV query forms (`nvidia-smi --query-gpu=... --format=csv[,noheader][,nounits]`)
     7 columns: index,name,memory.total,memory.used,driver_version,pci.bus_id,uuid
     4 columns: name,memory.total,driver_version,pci.bus_id
   any other noheader CSV is a ParseError; call parse_nvidia_smi_query(text, fields) instead.
+- memory.free and compute_cap get named keys (memory_free_mib, compute_cap) only when the
+  query asks for them; compute_cap is refused by drivers before 510 ('Field "compute_cap" is
+  not a valid field to query.', huggingface/candle#733), so the fixed orders leave it out.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ _MAPPED = {
     "pci.bus_id": "pci_bus_id",
     "uuid": "uuid",
 }
+# Named only when queried; also kept under "extra", where callers read them before.
+_NAMED_WHEN_QUERIED = {"memory.free": "memory_free_mib", "compute_cap": "compute_cap"}
 _MIB_FIELDS = {"memory.total", "memory.used", "memory.free", "memory.reserved"}
 
 # (regex, error code); checked in this order, first match wins.
@@ -71,6 +76,8 @@ _GPU_ROW = re.compile(
 _MEMORY = re.compile(r"(\d+)MiB\s*/\s*(\d+)MiB")
 _LIST = re.compile(r"^GPU (\d+): (.+?) \(UUID: ((?:GPU|MIG)-[0-9A-Fa-f-]+)\)\s*$")
 _HEADER_CELL = re.compile(r"^([a-z_][a-z0-9_.]*)(?: \[[^\]]*\])?$")
+# "8.6", "12.0": major.minor (nvidia-smi --help-query-gpu, "compute_cap").
+_COMPUTE_CAP = re.compile(r"^\d+\.\d+$")
 
 
 def _gpu(**values: Any) -> dict[str, Any]:
@@ -170,6 +177,8 @@ def _value(field: str, raw: str) -> Any:
         if not raw.isdigit():
             raise ParseError(f"index is not a number: {raw!r}")
         return int(raw)
+    if field == "compute_cap" and not _COMPUTE_CAP.match(raw):
+        raise ParseError(f"compute_cap is not major.minor: {raw!r}")
     return raw
 
 
@@ -180,7 +189,8 @@ def _csv_rows(text: str) -> list[list[str]]:
 def parse_nvidia_smi_query(text: str, fields: list[str]) -> dict[str, Any]:
     """A noheader CSV query whose fields the caller knows, e.g. ["index", "name", ...].
 
-    Fields outside the GPU shape keep their raw value under each GPU's "extra".
+    Fields outside the GPU shape keep their value under each GPU's "extra"; memory.free and
+    compute_cap are also named: memory_free_mib (int) and compute_cap ("8.6").
     """
     failure = _failure(text)
     if failure:
@@ -192,10 +202,13 @@ def parse_nvidia_smi_query(text: str, fields: list[str]) -> dict[str, Any]:
             raise ParseError(f"CSV line {number} has {len(cells)} columns, expected {len(names)}")
         gpu = _gpu(extra={})
         for name, raw in zip(names, cells, strict=True):
+            value = _value(name, raw)
             if name in _MAPPED:
-                gpu[_MAPPED[name]] = _value(name, raw)
+                gpu[_MAPPED[name]] = value
             else:
-                gpu["extra"][name] = _value(name, raw)
+                gpu["extra"][name] = value
+            if name in _NAMED_WHEN_QUERIED:
+                gpu[_NAMED_WHEN_QUERIED[name]] = value
         gpus.append(gpu)
     if not gpus:
         raise ParseError("empty nvidia-smi CSV output")
@@ -207,8 +220,9 @@ def _parse_csv(text: str) -> dict[str, Any] | None:
     if not rows:
         return None
     first = rows[0]
+    known = {*_MAPPED, *_NAMED_WHEN_QUERIED}
     if all(_HEADER_CELL.match(cell.lower()) for cell in first) and any(
-        _ALIASES.get(c.split(" [")[0].lower(), c.split(" [")[0].lower()) in _MAPPED for c in first
+        _ALIASES.get(c.split(" [")[0].lower(), c.split(" [")[0].lower()) in known for c in first
     ):
         body = "\n".join(", ".join(r) for r in rows[1:])
         if not body:
@@ -231,7 +245,8 @@ def parse_nvidia_smi(text: str) -> dict[str, Any]:
     """Any nvidia-smi output -> {"gpus": [...], "form", "error", "message", "nvml_library_version"}.
 
     gpus: index, name, memory_total_mib, memory_used_mib, driver_version, pci_bus_id, uuid
-    (null where the form does not show it); the table form adds name_truncated, CSV adds extra.
+    (null where the form does not show it); the table form adds name_truncated, CSV adds extra
+    and, where the query has them, memory_free_mib and compute_cap.
     form: "table" | "list" | "csv" | "failure".
     error: null or "no-driver", "version-mismatch", "nvml-unknown-error", "no-nvml-library",
     "no-devices", "not-found", "nvml-init-failed"; message: the line that said so.

@@ -2,7 +2,9 @@
 
 Upstream behaviour relied on (ollama cmd/cmd.go ListRunningHandler / ListHandler, FACTS.md 1-2):
 - tables are rendered by tablewriter, left-aligned, with either a tab or spaces between
-  columns depending on the release, so columns are found from the header positions;
+  columns depending on the release, so columns are found from the header positions; a header
+  that lost its padding (a capture that squeezes runs of spaces: "NAME ID SIZE PROCESSOR
+  UNTIL") has no positions, and its rows are read word by word (_cells_by_words);
 - SIZE is format.HumanBytes: decimal units, integer from 10 units up ("19 GB");
 - PROCESSOR is derived from size/size_vram (sizing/processor.py holds the formula);
 - CONTEXT exists since v0.10.0; older tables have no such column.
@@ -22,6 +24,9 @@ _ID = re.compile(r"^[0-9a-f]{12}$")
 _ONE_PROCESSOR = re.compile(r"^(\d+)%\s*(CPU|GPU)$")
 _SPLIT_PROCESSOR = re.compile(r"^(\d+)%/(\d+)%\s*CPU/GPU$")
 _UNREACHABLE = re.compile(r"could not connect to (?:ollama app|a running Ollama instance)", re.I)
+# The second word of a two-word cell: HumanBytes' unit ("4.7 GB", format/bytes.go) or where a
+# share runs ("100% GPU", "83%/17% CPU/GPU"; cmd/cmd.go ListRunningHandler).
+_UNIT_WORD = re.compile(r"^(?:[KMGTP]?B|CPU|GPU|CPU/GPU)$")
 
 
 # --- tables ---------------------------------------------------------------------------------
@@ -55,6 +60,28 @@ def _cells_by_position(row: str, starts: list[int]) -> list[str]:
     return [row[a:b].strip() for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
+def _squeezed(header: str) -> bool:
+    """A space-separated header whose words are one space apart: its padding was lost."""
+    return "  " not in header.strip()
+
+
+def _cells_by_words(row: str, count: int) -> list[str]:
+    """Cut a row without column positions into count cells, by what Ollama prints in them.
+
+    Every cell but the last is one word, or two where the second is a unit word (SIZE "4.7 GB",
+    PROCESSOR "100% GPU"); the last cell takes the rest (UNTIL "4 minutes from now", MODIFIED
+    "2 weeks ago"). Names, IDs and CONTEXT never contain a space.
+    """
+    words = row.split()
+    cells = []
+    for _ in range(count - 1):
+        take = 2 if len(words) > 1 and _UNIT_WORD.match(words[1]) else 1
+        cells.append(" ".join(words[:take]))
+        words = words[take:]
+    cells.append(" ".join(words))
+    return cells
+
+
 def _table_rows(
     text: str, required: tuple[str, ...]
 ) -> tuple[list[str], list[list[str]], list[str]]:
@@ -67,6 +94,7 @@ def _table_rows(
     header = lines[at]
     stray = [line.strip() for line in lines[:at] if line.strip()]
     use_tabs = "\t" in header
+    by_words = not use_tabs and _squeezed(header)
     if use_tabs:
         columns = [cell.strip() for cell in header.split("\t") if cell.strip()]
     else:
@@ -78,6 +106,8 @@ def _table_rows(
             continue
         if use_tabs:
             cells = [cell.strip() for cell in line.split("\t")]
+        elif by_words:
+            cells = _cells_by_words(line, len(columns))
         else:
             cells = _cells_by_position(line.rstrip(), starts)
         cells = (cells + [""] * len(columns))[: len(columns)]

@@ -17,8 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.deployer import ROOT, run_deploy
-from tests.integration.test_native import MODEL, VARIANT, host_data, set_standin_vram
+from tests.integration.deployer import (
+    MODEL,
+    ROOT,
+    VARIANT,
+    run_deploy,
+    set_standin_vram,
+    standin_data,
+)
 
 SIM_GPU_BANDWIDTH_GB_S = 900  # tests/standin/ollama_standin.py
 RTX_3090_GB_S = 936  # sizing/bandwidth.py, FACTS.md section 4
@@ -26,13 +32,15 @@ RTX_3090_GB_S = 936  # sizing/bandwidth.py, FACTS.md section 4
 
 @pytest.fixture(scope="module")
 def deployed(container: str, archives: dict) -> str:
-    run = run_deploy(container, host_data(archives["0.32.7"]))
+    run = run_deploy(container, standin_data(archives["0.32.7"]))
     assert run.returncode == 0, run.output[-5000:]
     return container
 
 
-def bench(*args: str) -> subprocess.CompletedProcess[str]:
+def bench(*args: str, host: str = "") -> subprocess.CompletedProcess[str]:
+    """`python -m bench.decode`, against the container host when given (testinfra's docker://)."""
     command = [sys.executable, "-m", "bench.decode", *args]
+    command += [f"--hosts=docker://{host}"] if host else []
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
@@ -42,11 +50,11 @@ def test_decode_bench_on_the_gpu_matches_the_simulated_bandwidth(
     set_standin_vram(deployed, 80 * 1024**3)
     try:
         result = bench(
-            f"--hosts=docker://{deployed}",
             "--gpu=NVIDIA GeForce RTX 3090",
             "--runs=3",
             "--num-predict=16",
             f"--out={tmp_path / 'native'}",
+            host=deployed,
         )
     finally:
         set_standin_vram(deployed, None)
@@ -70,13 +78,10 @@ def test_decode_bench_compares_runs_and_charts_them(deployed: str, tmp_path: Pat
     common = ["--gpu=RTX 3090", "--runs=2", "--num-predict=8", f"--model={MODEL}", "--no-chart"]
     set_standin_vram(deployed, 80 * 1024**3)
     try:
-        full = bench(f"--hosts=docker://{deployed}", *common, f"--out={tmp_path / 'native'}")
+        full = bench(*common, f"--out={tmp_path / 'native'}", host=deployed)
         set_standin_vram(deployed, 2 * 1024**3)
         split = bench(
-            f"--hosts=docker://{deployed}",
-            *common,
-            "--topology=split-vram",
-            f"--out={tmp_path / 'split'}",
+            *common, "--topology=split-vram", f"--out={tmp_path / 'split'}", host=deployed
         )
     finally:
         set_standin_vram(deployed, None)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +19,20 @@ from typing import Any
 import pytest
 
 from tests.integration import docker_host, testbed
-from tests.integration.deployer import ROOT, DeployRun, run_deploy
+from tests.integration.deployer import (
+    MODEL,
+    ROOT,
+    VARIANT,
+    DeployRun,
+    api_version,
+    changed,
+    run_deploy,
+    run_verify,
+    sh,
+    wait_http,
+)
 from tests.standin.docker_image import build_image_archive, build_rootfs, image_name
 
-MODEL = "phi4-mini:3.8b"
-VARIANT = "phi4-mini-64k"
 VERSION = "0.32.7"
 # Directories whose listing must not move under a refused run.
 # A user's daemon.json: every key must survive the merge.
@@ -67,35 +74,8 @@ def host_data(archive: Path, **overrides: Any) -> dict[str, Any]:
     return data
 
 
-def sh(host: str, command: str, check: bool = True) -> str:
-    return testbed.exec_in(host, "sh", "-c", command, check=check).stdout
-
-
 def containers(host: str) -> str:
     return sh(host, "docker ps -a --format '{{.Names}} {{.Image}} {{.Status}}'")
-
-
-def api_version(host: str) -> str:
-    return sh(host, "curl -fsS http://127.0.0.1:11434/api/version", check=False).replace(" ", "")
-
-
-def run_verify(host: str, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "tests/verify",
-        f"--hosts=docker://{host}",
-        "-p",
-        "no:cacheprovider",
-        "-rA",
-        *args,
-    ]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
-
-
-def changed(run: DeployRun) -> str:
-    return f"changed: {run.changed_operations()}\n{run.stderr[-3000:]}"
 
 
 def refused(run: DeployRun, *expected: str) -> None:
@@ -130,11 +110,7 @@ def test_port_in_use_is_refused(host_id: str, archive: Path) -> None:
     testbed.docker(
         "exec", "-d", host_id, "python3", "-m", "http.server", "11434", "--bind", "127.0.0.1"
     )
-    sh(
-        host_id,
-        "for i in $(seq 50); do curl -fs http://127.0.0.1:11434/ >/dev/null && exit 0;"
-        " sleep 0.2; done; exit 1",
-    )
+    wait_http(host_id, "http://127.0.0.1:11434/")
     before = testbed.tree(host_id)
     try:
         run = run_deploy(host_id, host_data(archive))

@@ -11,35 +11,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.integration import testbed
-from tests.integration.deployer import run_deploy
-from tests.integration.test_native import host_data, run_verify, set_standin_vram
+from tests.integration.deployer import (
+    fake_nvidia_smi,
+    run_deploy,
+    run_verify,
+    set_standin_vram,
+    standin_data,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "outputs" / "nvidia-smi"
 # `nvidia-smi --query-gpu=index,name,memory.total,memory.used,driver_version,pci.bus_id,uuid
 #  --format=csv,noheader,nounits` on an RTX 3070 (constructed from that CSV format).
 RTX3070 = "0, NVIDIA GeForce RTX 3070, 8192, 410, 550.54.14, 00000000:01:00.0, GPU-0a1b2c3d\n"
-NVIDIA_SMI_STANDIN = """#!/bin/sh
-# TEST FIXTURE standing in for nvidia-smi: prints the output the test recorded.
-cat /etc/ollama-rig-test/nvidia-smi.out
-"""
-
-
-def fake_nvidia_smi(container: str, output: str) -> None:
-    testbed.exec_in(container, "mkdir", "-p", "/etc/ollama-rig-test")
-    testbed.exec_in(
-        container,
-        "sh",
-        "-c",
-        f"cat > /usr/local/bin/nvidia-smi <<'EOF'\n"
-        f"{NVIDIA_SMI_STANDIN}EOF\nchmod 755 /usr/local/bin/nvidia-smi",
-    )
-    testbed.exec_in(
-        container, "sh", "-c", f"cat > /etc/ollama-rig-test/nvidia-smi.out <<'EOF'\n{output}EOF"
-    )
 
 
 def gpu_data(archives: dict, **overrides: object) -> dict:
-    data = host_data(
+    data = standin_data(
         archives["0.32.7"], gpu="nvidia", ollama_models=["llama3.1:8b"], ollama_model_variants={}
     )
     data.update(overrides)

@@ -9,19 +9,21 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from roles.native.plan import sha256_of
 from tests.harness_checks.seeds import SEEDS
-from tests.integration import testbed
-from tests.integration.deployer import ROOT, DeployRun, run_deploy
-from tests.integration.test_native import changed, run_verify
+from tests.integration.deployer import (
+    DeployRun,
+    changed,
+    run_deploy,
+    run_verify,
+    sh,
+    standin_data,
+)
 
 USER, HOME = "dev", "/home/dev"
 CHAT, FIM = "phi4-mini:3.8b", "qwen2.5-coder:1.5b"
@@ -30,21 +32,9 @@ HARNESS_OPS = 6  # OpenCode, Continue, 2 Aider, Cline providers and legacy state
 
 
 def host_data(archive: Path, **overrides: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "gpu": "none",
-        "ollama_archive_path": str(archive),
-        "ollama_archive_sha256": sha256_of(str(archive)),
-        "ollama_models": [CHAT, FIM],
-        "ollama_start_timeout": 30,
-        "harness_user": USER,
-        "harness_cline_legacy": True,
-    }
-    data.update(overrides)
+    data = standin_data(archive, ollama_models=[CHAT, FIM], ollama_model_variants={})
+    data.update(harness_user=USER, harness_cline_legacy=True, **overrides)
     return data
-
-
-def sh(container: str, script: str, check: bool = True) -> str:
-    return testbed.exec_in(container, "sh", "-c", script, check=check).stdout
 
 
 def read(container: str, path: str) -> str:
@@ -169,13 +159,7 @@ def test_a_context_the_server_does_not_give_is_refused_before_any_change(
 
 def run_client(container: str, data: dict[str, Any]) -> DeployRun:
     """roles/harness/client.py: only the harness role, as for a machine without Ollama."""
-    env = {**os.environ, "RIG_TEST_HOST": container, "RIG_TEST_DATA": json.dumps(data)}
-    command = [sys.executable, "-m", "pyinfra", "-y", "--json"]
-    command += ["tests/integration/inventory.py", "roles/harness/client.py"]
-    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    run = DeployRun(proc.returncode, proc.stdout, proc.stderr, 0.0)
-    run.results = (json.loads(proc.stdout or "{}").get("results")) or {}
-    return run
+    return run_deploy(container, data, deploy="roles/harness/client.py")
 
 
 def test_a_harness_only_host_points_at_the_given_url(seeded: str) -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,10 +39,10 @@ from facts.parsers.kernel import parse_proc_devices
 from roles.lxc import LXC_MANIFEST
 from roles.lxc.plan import ALLOW_KEYS, NVIDIA_MAJOR, merge_config, wanted_lines, wanted_nodes
 from tests.integration import lxc_host, testbed
-from tests.integration.deployer import ROOT, run_deploy
+from tests.integration.deployer import ROOT, run_deploy, run_verify, standin_data, unavailable
+from tests.integration.deployer import sh as pve_sh  # lxc_host.create_pve_node imports it
 from tests.verify.test_lxc import check_nodes
 
-REQUIRED = os.environ.get("RIG_REQUIRE_INTEGRATION") == "1"
 PVE_CONFIG = ROOT / "tests/fixtures/outputs/pve-lxc-conf/description-comment-then-keys.txt"
 CONTROL = "rig-control"  # a node whose major no rule allows
 ENXIO = "No such device or address"
@@ -63,9 +62,7 @@ class Booted:
 def rootfs() -> Path:
     reason = lxc_host.lxc_available()
     if reason:
-        if REQUIRED:
-            pytest.fail(f"lxc integration: {reason}")
-        pytest.skip(reason)
+        unavailable(f"lxc integration: {reason}")
     return lxc_host.build_rootfs(ROOT / "build" / "lxc-rootfs")
 
 
@@ -227,21 +224,9 @@ def test_a_major_no_rule_allows_is_refused(legacy_keys: Booted) -> None:
 # The Docker testbed host (conftest's `container`) plays the LXC guest: pyinfra cannot reach a
 # liblxc container here (no network in it, and pyinfra has no lxc-attach connector).
 
-GUEST_MODEL = "phi4-mini:3.8b"
-
 
 def guest_data(archive: Path, **overrides: object) -> dict[str, object]:
-    from roles.native.plan import sha256_of
-
-    data: dict[str, object] = {
-        "topology": "native",
-        "lxc_guest": True,
-        "gpu": "none",
-        "ollama_archive_path": str(archive),
-        "ollama_archive_sha256": sha256_of(str(archive)),
-        "ollama_models": [GUEST_MODEL],
-        "ollama_start_timeout": 30,
-    }
+    data = standin_data(archive, topology="native", lxc_guest=True, ollama_model_variants={})
     data.update(overrides)
     return data
 
@@ -268,22 +253,7 @@ def test_guest_converges_then_changes_nothing(container: str, archives: dict[str
 
 
 def test_verify_suite_on_the_guest(container: str) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests/verify",
-            f"--hosts=docker://{container}",
-            "-p",
-            "no:cacheprovider",
-            "-rA",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_verify(container)
     assert result.returncode == 0, result.stdout[-5000:]
     assert "gpu='none' in this container: no GPU device nodes are expected" in result.stdout
 
@@ -309,10 +279,6 @@ PVE_STANDINS = {
     ),
 }
 UVM_MAJOR = 508
-
-
-def pve_sh(node: str, command: str) -> str:
-    return testbed.exec_in(node, "sh", "-c", command).stdout
 
 
 def set_uvm_major(node: str, major: int) -> None:
@@ -402,9 +368,7 @@ def test_host_second_run_changes_nothing(pve_node: str) -> None:
 
 
 def run_verify_lxc(node: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "pytest", "tests/verify/test_lxc.py"]
-    command += [f"--hosts=docker://{node}", "-p", "no:cacheprovider", "-rA"]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return run_verify(node, suite="tests/verify/test_lxc.py")
 
 
 def test_verify_suite_on_the_host(pve_node: str) -> None:

@@ -7,86 +7,26 @@ build on each other (install, converge again, verify, break, upgrade).
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
-
 import pytest
 
 from roles.native.plan import sha256_of
 from tests.integration import testbed
-from tests.integration.deployer import ROOT, DeployRun, run_deploy
-
-MODEL = "phi4-mini:3.8b"  # trained for 128K: a 32K model cannot give the 64K asked for
-VARIANT = "phi4-mini-64k"
-STANDIN_DROPIN = "/etc/systemd/system/ollama.service.d/zz-standin-fixture.conf"
-
-
-def host_data(archive: Path, **overrides: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "gpu": "none",  # the container has no GPU; GPU checks are run with --rig-gpu below
-        "ollama_archive_path": str(archive),
-        "ollama_archive_sha256": sha256_of(str(archive)),
-        "ollama_models": [MODEL],
-        "ollama_model_variants": {VARIANT: {"from": MODEL, "num_ctx": 65536}},
-        "ollama_start_timeout": 30,
-    }
-    data.update(overrides)
-    return data
-
-
-def api_version(container: str) -> str:
-    return testbed.exec_in(
-        container, "curl", "-fsS", "http://127.0.0.1:11434/api/version", check=False
-    ).stdout
-
-
-def run_verify(container: str, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "tests/verify",
-        f"--hosts=docker://{container}",
-        "-p",
-        "no:cacheprovider",
-        "-rA",
-        *args,
-    ]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
-
-
-def set_standin_vram(container: str, vram_bytes: int | None) -> None:
-    """Fixture knob of the stand-in: how much VRAM its simulated GPU has (None: no drop-in)."""
-    if vram_bytes is None:
-        testbed.exec_in(container, "rm", "-f", STANDIN_DROPIN)
-    else:
-        testbed.exec_in(
-            container,
-            "sh",
-            "-c",
-            f"printf '[Service]\\nEnvironment="
-            f"OLLAMA_STANDIN_VRAM_BYTES={vram_bytes}\\n' > {STANDIN_DROPIN}",
-        )
-    testbed.exec_in(container, "systemctl", "daemon-reload")
-    testbed.exec_in(container, "systemctl", "restart", "ollama.service")
-    testbed.exec_in(
-        container,
-        "sh",
-        "-c",
-        "for i in $(seq 50); do curl -fs "
-        "http://127.0.0.1:11434/api/version && exit 0; sleep 0.2; done; exit 1",
-    )
-
-
-def changed(run: DeployRun) -> str:
-    return f"changed: {run.changed_operations()}\n{run.stderr[-3000:]}"
+from tests.integration.deployer import (
+    MODEL,
+    api_version,
+    changed,
+    run_deploy,
+    run_verify,
+    set_standin_env,
+    set_standin_vram,
+    standin_data,
+    wait_http,
+)
 
 
 def test_misspelled_setting_stops_before_any_change(container: str, archives: dict) -> None:
     before = testbed.tree(container)
-    run = run_deploy(container, host_data(archives["0.32.7"], topolgy="docker"))
+    run = run_deploy(container, standin_data(archives["0.32.7"], topolgy="docker"))
     assert run.returncode != 0
     assert "unknown key 'topolgy' (did you mean 'topology'?)" in run.output
     assert "Traceback" not in run.output
@@ -95,21 +35,21 @@ def test_misspelled_setting_stops_before_any_change(container: str, archives: di
 
 def test_dry_run_changes_nothing(container: str, archives: dict) -> None:
     before = testbed.tree(container)
-    run = run_deploy(container, host_data(archives["0.32.7"]), "--dry")
+    run = run_deploy(container, standin_data(archives["0.32.7"]), "--dry")
     assert run.returncode == 0, run.output[-3000:]
     assert "preflight:" in run.output and "gpu='none'" in run.output
     assert testbed.tree(container) == before
 
 
 def test_first_converge_installs(container: str, archives: dict) -> None:
-    run = run_deploy(container, host_data(archives["0.32.7"]))
+    run = run_deploy(container, standin_data(archives["0.32.7"]))
     assert run.returncode == 0, run.output[-5000:]
     assert run.totals["error"] == 0 and run.totals["success"] > 0, run.totals
-    assert '"version":"0.32.7"' in api_version(container).replace(" ", "")
+    assert '"version":"0.32.7"' in api_version(container)
 
 
 def test_second_converge_changes_nothing(container: str, archives: dict) -> None:
-    run = run_deploy(container, host_data(archives["0.32.7"]))
+    run = run_deploy(container, standin_data(archives["0.32.7"]))
     assert run.returncode == 0, run.output[-5000:]
     assert run.totals["error"] == 0
     assert run.totals["success"] == 0, changed(run)
@@ -180,19 +120,13 @@ def archive_server(container: str, archives: dict) -> str:
         "--directory",
         "/srv/releases",
     )
-    testbed.exec_in(
-        container,
-        "sh",
-        "-c",
-        "for i in $(seq 50); do curl -fs "
-        "http://127.0.0.1:8765/ >/dev/null && exit 0; sleep 0.2; done; exit 1",
-    )
+    wait_http(container, "http://127.0.0.1:8765/")
     return "http://127.0.0.1:8765/v{version}/ollama-linux-{arch}.tar.zst"
 
 
 def from_url(archives: dict, url: str, version: str, sha_of: str | None = None) -> dict:
     """Host data that downloads version from url (checksum of sha_of's archive, if given)."""
-    return host_data(
+    return standin_data(
         archives[version],
         ollama_version=version,
         ollama_archive_path=None,
@@ -209,7 +143,7 @@ def test_unreachable_url_names_the_url_and_the_local_archive_setting(
     assert run.returncode != 0
     assert "cannot download http://127.0.0.1:9/v0.32.8/ollama-linux-amd64.tar.zst" in run.output
     assert "set ollama_archive_path" in run.output
-    assert '"version":"0.32.7"' in api_version(container).replace(" ", "")
+    assert '"version":"0.32.7"' in api_version(container)
 
 
 def test_wrong_checksum_is_refused_and_the_installed_version_keeps_running(
@@ -219,7 +153,7 @@ def test_wrong_checksum_is_refused_and_the_installed_version_keeps_running(
     assert run.returncode != 0
     assert "checksum mismatch for http://127.0.0.1:8765/v0.32.8/" in run.output
     assert "archive refused" in run.output
-    assert '"version":"0.32.7"' in api_version(container).replace(" ", "")
+    assert '"version":"0.32.7"' in api_version(container)
     listing = testbed.exec_in(container, "ls", "/var/cache/ollama-rig").stdout
     assert ".part" not in listing and "0.32.8" not in listing
 
@@ -230,15 +164,15 @@ def test_changing_the_version_upgrades_from_the_url(
     data = from_url(archives, archive_server, "0.32.8")
     run = run_deploy(container, data)
     assert run.returncode == 0, run.output[-5000:]
-    assert '"version":"0.32.8"' in api_version(container).replace(" ", "")
+    assert '"version":"0.32.8"' in api_version(container)
     again = run_deploy(container, data)
     assert again.totals["success"] == 0, changed(again)
 
 
 def test_changing_it_back_downgrades_from_the_local_archive(container: str, archives: dict) -> None:
-    run = run_deploy(container, host_data(archives["0.32.7"]))
+    run = run_deploy(container, standin_data(archives["0.32.7"]))
     assert run.returncode == 0, run.output[-5000:]
-    assert '"version":"0.32.7"' in api_version(container).replace(" ", "")
+    assert '"version":"0.32.7"' in api_version(container)
     # The superseded archive was dropped from the cache.
     assert len(testbed.exec_in(container, "ls", "/var/cache/ollama-rig").stdout.split()) == 1
 
@@ -247,7 +181,7 @@ def test_a_server_that_never_answers_the_pinned_version_is_reported_with_its_jou
     container: str, archives: dict
 ) -> None:
     # The 0.32.8 stand-in installed under the name 0.32.9: it answers, but the wrong version.
-    data = host_data(archives["0.32.8"], ollama_version="0.32.9", ollama_start_timeout=5)
+    data = standin_data(archives["0.32.8"], ollama_version="0.32.9", ollama_start_timeout=5)
     try:
         run = run_deploy(container, data)
         assert run.returncode != 0
@@ -257,23 +191,18 @@ def test_a_server_that_never_answers_the_pinned_version_is_reported_with_its_jou
         )
         assert "ollama" in run.output.split("last journal lines:")[1]
     finally:
-        assert run_deploy(container, host_data(archives["0.32.7"])).returncode == 0
+        assert run_deploy(container, standin_data(archives["0.32.7"])).returncode == 0
 
 
 def test_interrupted_pull_is_retried_and_resumed(container: str, archives: dict) -> None:
-    testbed.exec_in(
-        container,
-        "sh",
-        "-c",
-        f"printf '[Service]\\nEnvironment=OLLAMA_STANDIN_FAIL_PULL_ONCE=1\\n' > {STANDIN_DROPIN}",
-    )
-    testbed.exec_in(container, "systemctl", "daemon-reload")
-    testbed.exec_in(container, "systemctl", "restart", "ollama.service")
+    # set_standin_env waits for the restarted server: a deploy that found it still starting
+    # would wait for it itself, and list "Ollama answers version" among its changes.
+    set_standin_env(container, OLLAMA_STANDIN_FAIL_PULL_ONCE="1")
     try:
-        data = host_data(archives["0.32.7"], ollama_models=[MODEL, "llama3.1:8b"])
+        data = standin_data(archives["0.32.7"], ollama_models=[MODEL, "llama3.1:8b"])
         run = run_deploy(container, data)
     finally:
-        set_standin_vram(container, None)
+        set_standin_env(container)
     assert run.returncode == 0, run.output[-5000:]
     assert "pull of llama3.1:8b failed (attempt 1/3); resuming" in run.output
     assert run.changed_operations() == [
@@ -283,7 +212,7 @@ def test_interrupted_pull_is_retried_and_resumed(container: str, archives: dict)
 
 
 def test_exposed_listen_gets_an_allow_list(container: str, archives: dict) -> None:
-    data = host_data(
+    data = standin_data(
         archives["0.32.7"],
         ollama_listen="0.0.0.0:11434",
         ollama_allow_from=["192.168.77.0/24", "fd00:77::/64"],
@@ -299,10 +228,10 @@ def test_exposed_listen_gets_an_allow_list(container: str, archives: dict) -> No
 
 
 def test_back_to_loopback_removes_the_allow_list(container: str, archives: dict) -> None:
-    run = run_deploy(container, host_data(archives["0.32.7"]))
+    run = run_deploy(container, standin_data(archives["0.32.7"]))
     assert run.returncode == 0, run.output[-5000:]
     tables = testbed.exec_in(container, "nft", "list", "tables").stdout
-    assert "ollama_rig" not in tables
+    assert "ollama_rig" not in tables, f"{tables}\n{changed(run)}"
     result = run_verify(container)
     assert result.returncode == 0, result.stdout[-5000:]
 
@@ -310,7 +239,7 @@ def test_back_to_loopback_removes_the_allow_list(container: str, archives: dict)
 def test_ufw_allow_list_refuses_an_inactive_ufw_then_admits_only_the_networks(
     container: str, archives: dict
 ) -> None:
-    data = host_data(
+    data = standin_data(
         archives["0.32.7"],
         ollama_listen="0.0.0.0:11434",
         ollama_allow_from=["192.168.77.0/24"],
@@ -326,7 +255,7 @@ def test_ufw_allow_list_refuses_an_inactive_ufw_then_admits_only_the_networks(
         assert "ufw allow from 192.168.77.0/24 to any port 11434 proto tcp" in added
         assert "ufw deny 11434/tcp" in added
         assert run_deploy(container, data).totals["success"] == 0
-        back = run_deploy(container, host_data(archives["0.32.7"]))
+        back = run_deploy(container, standin_data(archives["0.32.7"]))
         assert back.returncode == 0, back.output[-5000:]
         assert "11434" not in testbed.exec_in(container, "ufw", "show", "added").stdout
     finally:

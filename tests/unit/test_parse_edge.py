@@ -10,7 +10,7 @@ from facts.parsers import PARSERS, ParseError
 from facts.parsers.docker import parse_daemon_json
 from facts.parsers.kernel import parse_cmdline, parse_dmesg_iommu, parse_proc_devices
 from facts.parsers.nvidia import NOHEADER_4, NOHEADER_7, parse_nvidia_smi, parse_nvidia_smi_query
-from facts.parsers.ollama import parse_api_ps, parse_ollama_ps
+from facts.parsers.ollama import parse_api_ps, parse_ollama_list, parse_ollama_ps
 from facts.parsers.pci import parse_lspci
 from facts.parsers.units import binary_size, decimal_bytes
 
@@ -63,8 +63,35 @@ def test_query_with_known_fields_two_columns() -> None:
         "NVIDIA GeForce GTX 1050 Ti",
         "NVIDIA GeForce RTX 3080 Ti",
     ]
-    assert [g["extra"]["memory.free"] for g in result["gpus"]] == [2131, 16000]
+    assert [g["memory_free_mib"] for g in result["gpus"]] == [2131, 16000]
+    assert [g["extra"]["memory.free"] for g in result["gpus"]] == [2131, 16000]  # as before
     assert result["gpus"][0]["memory_total_mib"] is None
+    assert "compute_cap" not in result["gpus"][0]  # not queried, so no key
+
+
+def test_fixed_orders_name_neither_free_memory_nor_compute_cap() -> None:
+    (gpu, _) = parse_nvidia_smi(_read("nvidia-smi", "csv-noheader-7-fields.txt"))["gpus"]
+    assert "memory_free_mib" not in gpu and "compute_cap" not in gpu
+
+
+def test_doctor_capture_names_free_memory_and_compute_cap() -> None:
+    # The header form of doctor/kinds.py's query (units in the header, "N MiB" values).
+    text = (
+        "index, name, memory.total [MiB], memory.used [MiB], memory.free [MiB], driver_version,"
+        " compute_cap\n"
+        "0, NVIDIA GeForce RTX 3070, 8192 MiB, 410 MiB, 7782 MiB, 550.54.14, 8.6\n"
+        "1, NVIDIA GeForce GTX 680, 2048 MiB, 1 MiB, 2047 MiB, 550.54.14, [N/A]\n"
+    )
+    first, second = parse_nvidia_smi(text)["gpus"]
+    assert (first["memory_free_mib"], first["compute_cap"]) == (7782, "8.6")
+    assert first["extra"]["compute_cap"] == "8.6"  # where doctor/view.py reads it
+    assert (second["memory_free_mib"], second["compute_cap"]) == (2047, None)
+
+
+@pytest.mark.parametrize("value", ["sm_86", "86", "8.6.1"])
+def test_compute_cap_that_is_not_major_minor_is_a_parse_error(value: str) -> None:
+    with pytest.raises(ParseError, match="compute_cap is not major.minor"):
+        parse_nvidia_smi(f"name, compute_cap\nNVIDIA GeForce RTX 3070, {value}\n")
 
 
 def test_query_with_known_fields_nineteen_columns() -> None:
@@ -162,6 +189,45 @@ def test_bad_processor_value_is_a_parse_error() -> None:
     )
     with pytest.raises(ParseError, match="PROCESSOR"):
         parse_ollama_ps(text)
+
+
+def test_squeezed_table_reads_two_word_cells_by_their_unit() -> None:
+    text = (
+        "NAME ID SIZE PROCESSOR CONTEXT UNTIL\n"
+        "llama4:latest 4f01ed6b6e01 70 GB 83%/17% CPU/GPU 8192 Forever\n"
+        "x:1b 0123456789ab 976 B Unknown 4096\n"
+        "root@box:~# nvidia-smi\n"
+    )
+    split, unknown = (result := parse_ollama_ps(text))["models"]
+    assert (split["size_bytes"], split["cpu_percent"], split["gpu_percent"]) == (
+        70_000_000_000,
+        83,
+        17,
+    )
+    assert (split["context"], split["until"]) == (8192, "Forever")
+    assert (unknown["processor"], unknown["gpu_percent"], unknown["context"]) == (
+        "Unknown",
+        None,
+        4096,
+    )
+    assert unknown["until"] is None and result["ignored_lines"] == ["root@box:~# nvidia-smi"]
+
+
+def test_squeezed_ollama_list() -> None:
+    text = "NAME ID SIZE MODIFIED\nqwen2.5-coder:7b 2b0496514337 4.7 GB 2 weeks ago\n"
+    assert parse_ollama_list(text)["models"] == [
+        {
+            "name": "qwen2.5-coder:7b",
+            "id": "2b0496514337",
+            "size_bytes": 4_700_000_000,
+            "modified": "2 weeks ago",
+        }
+    ]
+
+
+def test_squeezed_row_with_a_bad_processor_is_a_parse_error() -> None:
+    with pytest.raises(ParseError, match="PROCESSOR"):
+        parse_ollama_ps("NAME ID SIZE PROCESSOR UNTIL\nx:1b 0123456789ab 1 GB most GPU Forever\n")
 
 
 def test_api_ps_empty() -> None:

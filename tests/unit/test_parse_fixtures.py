@@ -58,7 +58,7 @@ def _ps(
 
 def _gpu(
     index: int | None,
-    name: str,
+    name: str | None,
     total: int | None,
     used: int | None,
     driver: str | None,
@@ -156,6 +156,27 @@ EXPECTED: dict[tuple[str, str], Any] = {
             | {"id": "9b90f0f552e7"}
         ],
         "ignored_lines": ["ollama ps", "root@272875ddc015:~# nvidia-smi"],
+    },
+    # The header lost its padding: columns from the words ("42 GB", "100% GPU" stay whole).
+    ("ollama-ps", "squeezed-spaces-web-page.txt"): {
+        "models": [
+            _ps("llama3:70b", 42_000_000_000, 0, 100, None, "4 minutes from now", "100% GPU")
+            | {"id": "bcfb190ca3a7"}
+        ],
+        "ignored_lines": ["ollama ps"],
+    },
+    ("ollama-ps", "squeezed-context-100cpu.txt"): {
+        "models": [
+            _ps("gpt-oss:120b", 69_000_000_000, 100, 0, 128000, "Forever", "100% CPU")
+            | {"id": "735371f916a9"}
+        ],
+    },
+    # Padded, but the name runs one column into ID's: the cut moves to the word start.
+    ("ollama-ps", "name-wider-than-its-column.txt"): {
+        "models": [
+            _ps("llama3.1:latest", 6_700_000_000, 0, 100, None, "4 minutes from now", "100% GPU")
+            | {"id": "91ab477bec9d"}
+        ],
     },
     ("ollama-ps", "server-unreachable.txt"): {
         "models": [],
@@ -415,6 +436,20 @@ EXPECTED: dict[tuple[str, str], Any] = {
         "gpus": [
             _gpu(None, "NVIDIA GeForce GTX 1080 Ti", None, None, None, None, None),
         ],
+    },
+    ("nvidia-smi", "csv-header-compute-cap-first.txt"): {
+        "form": "csv",
+        "gpus": [
+            _gpu(0, "NVIDIA TITAN V", None, None, "570.86.15", None, None)
+            | {"compute_cap": "7.0", "extra": {"compute_cap": "7.0", "compute_mode": "Default"}},
+            _gpu(1, "NVIDIA RTX 5880 Ada Generation", None, None, "570.86.15", None, None)
+            | {"compute_cap": "8.9"},
+        ],
+    },
+    # A header of compute_cap alone is still a query with a header.
+    ("nvidia-smi", "csv-header-compute-cap-only.txt"): {
+        "form": "csv",
+        "gpus": [_gpu(None, None, None, None, None, None, None) | {"compute_cap": "8.9"}],
     },
     ("nvidia-smi", "csv-header-units-4-fields.txt"): {
         "form": "csv",
