@@ -217,3 +217,32 @@ class QmConfig(FactBase[dict[str, str] | None]):
 
         config = parse_qm_config("\n".join(output))
         return config or None
+
+
+class AptSourceFiles(FactBase[list[str]]):
+    """The APT source files: /etc/apt/sources.list and sources.list.d's *.list and *.sources
+    (one-line and deb822 formats, sources.list(5)); read each with FileContents."""
+
+    default = list
+
+    def command(self) -> str:
+        return (
+            "for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list"
+            ' /etc/apt/sources.list.d/*.sources; do [ -f "$f" ] && echo "$f"; done; true'
+        )
+
+    def process(self, output: list[str]) -> list[str]:
+        return [line.strip() for line in output if line.strip().startswith("/")]
+
+
+class LoadedKernelModules(FactBase[list[str]]):
+    """Names of the loaded kernel modules (/proc/modules, what lsmod lists), e.g. ["nouveau"]."""
+
+    default = list
+
+    def command(self) -> str:
+        return "cat /proc/modules 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> list[str]:
+        names = [line.split()[0] for line in output if line.strip()]
+        return [name for name in names if name != "Module"]  # lsmod's header, in recordings

@@ -137,8 +137,9 @@ kvm_gpu_address = None
 # Bind the GPU even when it is the boot VGA device (it drives the host console, which then
 # goes dark). Off: refused, with the reason.
 kvm_allow_boot_vga = False
-# Reboot the host when the kernel parameters or the vfio binding need it. Off: the run stops
-# with "reboot required"; reboot yourself and run again.
+# Reboot when passthrough needs it: the hypervisor for the kernel parameters or the vfio
+# binding; with kvm_guest the VM for its new NVIDIA driver. Off: the run stops with
+# "reboot required"; reboot yourself and run again.
 kvm_allow_reboot = False
 # The way back: remove the vfio binding files and rebuild the initramfs, so the host driver
 # (nvidia) takes the GPU again at the next boot. The IOMMU kernel parameters are kept.
@@ -163,6 +164,17 @@ kvm_ovmf_loader = None
 # Define the VM (libvirt: `virsh define` of the rendered domain; proxmox: `qm set` on the
 # existing VM kvm_vm_id) once vfio-pci holds the GPU. Off: the host is prepared, the VM is yours.
 kvm_define_vm = True
+# This host is the VM of the kvm topology (an inventory entry of its own, topology "native"):
+# the NVIDIA driver is installed from the distribution's packages (Debian: contrib non-free
+# non-free-firmware merged into the APT sources; Ubuntu: restricted), then Ollama. A driver
+# already in use (nvidia-smi sees the GPU) is kept unless kvm_guest_driver_version is set.
+kvm_guest = False
+# Ubuntu guests: the server driver branch (nvidia-headless-<branch>-server). 580: the server
+# branch Ubuntu 22.04 and 24.04 now ship (535 and 565 became transitional packages to it).
+kvm_guest_driver_branch = "580"
+# apt version of the guest's driver metapackage (nvidia-driver on Debian, the branch's
+# packages on Ubuntu), e.g. "535.261.03-1". None: the repository's current one.
+kvm_guest_driver_version = None
 
 # --- lxc topology -----------------------------------------------------------------------
 # Which container manager: "proxmox" (/etc/pve/lxc/<id>.conf, pct) or "lxd" (LXD or Incus,

@@ -55,7 +55,8 @@ lxc_guests = [
 
 # KVM topology: two inventory entries. The hypervisor (topology kvm) gets IOMMU + vfio-pci for
 # its GPU and the VM definition, no Ollama; the VM, reached over its own SSH once its OS is
-# installed, is a native host (the NVIDIA driver, then Ollama). Deploy the hypervisor first,
+# installed, is a native host with kvm_guest=True (the NVIDIA driver from its distribution's
+# packages, a reboot, then Ollama). Deploy the hypervisor first,
 # reboot when told (or set kvm_allow_reboot), run again until it converges, then the guest:
 # `pyinfra inventory/lab.py deploy.py --limit kvm_hypervisors`, then `--limit kvm_guests`.
 kvm_hypervisors = [
@@ -81,6 +82,9 @@ kvm_guests = [
             "ssh_user": "admin",
             "_sudo": True,
             "topology": "native",  # Ollama runs here, on the passed-through GPU
+            "kvm_guest": True,  # the NVIDIA driver from Debian 13 / Ubuntu packages first
+            "kvm_guest_driver_branch": "580",  # Ubuntu: nvidia-headless-580-server
+            "kvm_allow_reboot": False,  # stop with "reboot required" after the driver install
             "gpu": "nvidia",
             "ollama_models": ["qwen2.5-coder:7b"],
             "ollama_listen": "0.0.0.0:11434",

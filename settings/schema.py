@@ -156,6 +156,10 @@ class Settings(BaseModel):
     lxc_driver_run_sha256: str | None
     lxc_guest: bool
 
+    kvm_guest: bool
+    kvm_guest_driver_branch: str
+    kvm_guest_driver_version: str | None
+
     @field_validator("ollama_version")
     @classmethod
     def _version(cls, value: str) -> str:
@@ -398,6 +402,41 @@ class Settings(BaseModel):
     def _kvm_consistent(self) -> Settings:
         if self.topology == "kvm" and self.kvm_vm_manager == "proxmox" and self.kvm_vm_id is None:
             raise ValueError("kvm_vm_manager='proxmox' needs kvm_vm_id, the VM's id (qm list)")
+        return self
+
+    @field_validator("kvm_guest_driver_branch")
+    @classmethod
+    def _kvm_guest_driver_branch(cls, value: str) -> str:
+        # Ubuntu names its server driver packages by branch: nvidia-headless-580-server.
+        if not re.fullmatch(r"[0-9]{3}", value):
+            raise ValueError('must be an NVIDIA driver branch like "580" (three digits)')
+        return value
+
+    @field_validator("kvm_guest_driver_version")
+    @classmethod
+    def _kvm_guest_driver_version(cls, value: str | None) -> str | None:
+        if value is not None and not APT_VERSION_RE.match(value):
+            raise ValueError(
+                "must be an apt version as `apt-cache policy` shows it, e.g. 535.261.03-1"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _kvm_guest_consistent(self) -> Settings:
+        if not self.kvm_guest:
+            return self
+        if self.topology != "native":
+            raise ValueError(
+                "kvm_guest=True marks the VM of the kvm topology, which runs Ollama the native"
+                " way: set topology='native' on it (topology='kvm' is its hypervisor's)"
+            )
+        if self.lxc_guest:
+            raise ValueError("kvm_guest and lxc_guest are both True: a host is one or the other")
+        if self.gpu == "none":
+            raise ValueError(
+                "kvm_guest=True installs the NVIDIA driver for the GPU passed through to this VM,"
+                " and gpu='none' asks for no GPU: set gpu='nvidia' (or kvm_guest=False)"
+            )
         return self
 
     @field_validator("lxc_gpus")

@@ -3,7 +3,8 @@
 facts -> checks (any refusal stops before a change) -> kernel parameters -> vfio files ->
 initramfs / boot loader refreshed only when those changed -> reboot only when allowed ->
 vfio-pci verified. With kvm_restore_host_driver the vfio files go instead (the way back).
-The VM itself (libvirt / qm) and the guest come in a later step.
+Then the VM is defined (roles/kvm/vm.py). The guest is an inventory host of its own
+(topology native, kvm_guest=True: roles/kvm/guest.py).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from facts.host import CpuFlags, InitSystem, NvidiaPciFunctions
 from facts.nvidia import NvidiaSmi
 from roles.kvm.check import check_kvm_host
 from roles.kvm.deploy import read_kvm_facts
+from roles.kvm.guest import guest_summary
 from roles.preflight.check import HostFacts, check_host
 from roles.preflight.fit import fit_models
 from settings import Settings
@@ -59,6 +60,12 @@ def preflight(settings: Settings) -> Preflight:
         for line in kvm.lines:
             logger.info(f"{host.print_prefix}  kvm: {line}")
         refusals += kvm.refusals
+    if settings.kvm_guest:
+        # The guest's driver install (roles/kvm/guest.py): release, APT sources, branch.
+        lines, guest_refusals = guest_summary(settings)
+        for line in lines:
+            logger.info(f"{host.print_prefix}  kvm: {line}")
+        refusals += guest_refusals
     if refusals:
         raise PreflightError(f"preflight stopped {host.name}: " + "; ".join(refusals))
     return Preflight(facts, fitted.settings, fitted.model_contexts)

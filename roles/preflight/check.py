@@ -10,16 +10,15 @@ from settings import Settings
 
 # Releases with systemd that the native role is written and tested for.
 SUPPORTED_OS = {"debian": 12, "ubuntu": 22}
-# Docker runs Ollama in a container, with the NVIDIA driver on the host as native needs it.
-# lxc here is the container's host (Proxmox node, LXD/Incus host): it gets the device lines,
-# no Ollama; the container is its own inventory host, topology native with lxc_guest=True.
-BUILT_TOPOLOGIES = {"native", "docker", "lxc", "kvm"}
 # kvm here is the hypervisor: vfio-pci takes its GPU, so no NVIDIA driver is required there (the
 # guest, its own inventory host with topology native, has one); its checks are roles/kvm/check.py's,
 # run by roles/preflight/__init__.py.
 NO_HOST_DRIVER_TOPOLOGIES = {"kvm"}
 # nvidia-smi states of an LXC guest before its libraries are installed (roles/lxc/driver.py).
 LXC_GUEST_NO_LIBRARIES = ("not-found", "no-nvml-library")
+# nvidia-smi states of a KVM guest whose driver is not installed, or installed but not loaded
+# until the reboot (roles/kvm/guest.py installs it, then reboots or asks for the reboot).
+KVM_GUEST_NO_DRIVER = ("not-found", "no-driver", "no-nvml-library", "version-mismatch")
 # Why a broken driver matters, and what fixes it (nvidia-smi error codes from facts.parsers.nvidia).
 DRIVER_FIXES = {
     "no-driver": "the NVIDIA kernel module is not loaded: install the driver (550+) and reboot",
@@ -79,6 +78,8 @@ def _gpu_lines(settings: Settings, facts: HostFacts, verdict: Verdict) -> None:
     error = smi.get("error")
     if settings.lxc_guest and _lxc_guest_gpu(str(error), verdict):
         return
+    if settings.kvm_guest and _kvm_guest_gpu(str(error), pci_gpus, verdict):
+        return
     # A driver that answers with an error is evidence of a GPU even where sysfs hides the PCI
     # functions (containers, some VMs); "not found" and "no devices" alone are not.
     if pci_gpus or error not in (None, "not-found", "no-devices"):
@@ -116,6 +117,29 @@ def _lxc_guest_gpu(error: str, verdict: Verdict) -> bool:
     return False
 
 
+def _kvm_guest_gpu(error: str, pci_gpus: list[dict[str, Any]], verdict: Verdict) -> bool:
+    """A KVM guest sees the passed-through GPU's PCI functions but has no working driver until
+    the guest role installs it and the VM reboots: go on when that is all that is missing. True
+    when the GPU question is settled here."""
+    if error not in KVM_GUEST_NO_DRIVER:
+        return False
+    if not pci_gpus:
+        verdict.lines.append("GPU: KVM guest, but no NVIDIA PCI function in this VM")
+        verdict.refusals.append(
+            "kvm_guest=True but this VM sees no NVIDIA GPU on its PCI bus: the GPU is not"
+            " passed through. Run the hypervisor's deploy (topology 'kvm') until vfio-pci holds"
+            " the GPU and the VM is defined with it, start the VM, then run again"
+        )
+        return True
+    where = ", ".join(f"{f['vendor_device']} at {f['address']}" for f in pci_gpus)
+    verdict.lines.append(
+        f"GPU: NVIDIA ({where}) passed through, driver not in use yet ({error}): the"
+        " distribution's driver is installed next, then the VM reboots (kvm_allow_reboot) or"
+        " the run stops with 'reboot required'"
+    )
+    return True
+
+
 def check_host(settings: Settings, facts: HostFacts) -> Verdict:
     """Summarise the host and list every reason not to provision it."""
     verdict = Verdict()
@@ -134,11 +158,6 @@ def check_host(settings: Settings, facts: HostFacts) -> Verdict:
         )
     if facts.init != "systemd":
         verdict.refusals.append(f"init is {facts.init!r}: the native role needs systemd as PID 1")
-    if settings.topology not in BUILT_TOPOLOGIES:
-        verdict.refusals.append(
-            f"topology={settings.topology!r} is not built yet: use topology='native', 'docker'"
-            " or 'lxc'"
-        )
     if settings.topology == "lxc" and settings.gpu == "none":
         verdict.refusals.append(
             "topology='lxc' passes the host's GPU into a container, and gpu='none' leaves"

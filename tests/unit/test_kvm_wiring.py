@@ -121,11 +121,15 @@ def test_lab_inventory_shows_the_kvm_shape() -> None:
 
 
 def test_deploy_runs_no_ollama_role_on_the_kvm_hypervisor() -> None:
+    from roles.topology import TOPOLOGIES
+
     tree = ast.parse((ROOT / "deploy.py").read_text())
     guards = [
         ast.unparse(node.test)
         for node in tree.body
         if isinstance(node, ast.If) and any("ensure_models" in ast.unparse(b) for b in node.body)
     ]
-    assert guards and all("'kvm'" in guard for guard in guards), guards
-    assert "prepare_kvm_host(settings=settings)" in ast.unparse(tree)
+    # Models, harnesses and the manifest follow only where the topology table says Ollama runs.
+    assert guards == ["topology.ollama_cli is not None"], guards
+    assert not TOPOLOGIES["kvm"].ollama_here
+    assert "prepare_kvm_host(settings=checked.settings)" in (ROOT / "roles/topology.py").read_text()

@@ -120,17 +120,20 @@ def test_guest_manifest() -> None:
 
 
 def test_deploy_dispatches_lxc() -> None:
+    from roles.topology import TOPOLOGIES
+
     tree = ast.parse((ROOT / "deploy.py").read_text())
-    source = ast.unparse(tree)
-    assert "lxc_host(settings=settings)" in source
+    source = (ROOT / "roles/topology.py").read_text()
+    assert "lxc_host(settings=checked.settings)" in source
     assert "lxc_guest_userspace(settings=settings)" in source
-    # No models or Ollama manifest on the container's host: their guard names lxc.
+    # No models or Ollama manifest on the container's host: the table says no Ollama there.
     guards = [
         ast.unparse(node.test)
         for node in tree.body
         if isinstance(node, ast.If) and any("ensure_models" in ast.unparse(b) for b in node.body)
     ]
-    assert guards and all("'lxc'" in guard for guard in guards), guards
+    assert guards == ["topology.ollama_cli is not None"], guards
+    assert not TOPOLOGIES["lxc"].ollama_here and TOPOLOGIES["native"].ollama_here
 
 
 def test_lab_inventory_shows_the_lxc_shape() -> None:

@@ -1,9 +1,12 @@
 """The kvm topology: on the hypervisor, IOMMU on and vfio-pci on every GPU function, the VM's
-CPU mode host-passthrough (`cpu: host` on Proxmox); in the guest, AVX/AVX2.
+CPU mode host-passthrough (`cpu: host` on Proxmox); in the guest, AVX/AVX2 and a working
+NVIDIA driver of the branch Ollama needs.
 
 The hypervisor runs no Ollama: its promises are /etc/ollama-rig/kvm.json (roles/kvm/deploy.py),
 so run this file alone against it: `pytest tests/verify/test_kvm.py --hosts=ssh://hypervisor`.
-The guest is a native host: the whole suite runs there, and the AVX check here on top.
+The guest is a native host: the whole suite runs there (the `100% GPU` check is
+test_models.py's), and the guest checks here on top; their promises are
+/etc/ollama-rig/kvm-guest.json (roles/kvm/guest.py).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from typing import Any
 
 import pytest
 
+from facts.nvidia import NvidiaSmi
 from facts.parsers import ParseError
 from facts.parsers.pci import parse_lspci
+from roles.kvm.driver import GUEST_MANIFEST
 from roles.kvm.vfio import MODPROBE
 from roles.kvm.vm import HOST_PASSTHROUGH, parse_qm_config
 
@@ -100,15 +105,51 @@ def test_vm_cpu_is_host(host: Any, kvm_host: dict[str, Any]) -> None:
     )
 
 
+@pytest.fixture(scope="module")
+def kvm_guest(host: Any) -> dict[str, Any]:
+    found = host.file(GUEST_MANIFEST)
+    if not found.exists:
+        pytest.skip(f"no {GUEST_MANIFEST}: not a kvm guest prepared by ollama-rig")
+    result: dict[str, Any] = json.loads(found.content_string)
+    return result
+
+
 def test_guest_cpu_has_avx(host: Any) -> None:
     if host.file(KVM_MANIFEST).exists:
         pytest.skip("this is the kvm hypervisor: the AVX check is for its guest")
-    virt = host.run("systemd-detect-virt --vm").stdout.strip()
-    if virt not in VM_KINDS:
-        pytest.skip(f"not a KVM guest (systemd-detect-virt --vm: {virt or 'none'})")
+    # A guest ollama-rig prepared is checked whatever systemd-detect-virt says; others when
+    # they are KVM/QEMU VMs.
+    if not host.file(GUEST_MANIFEST).exists:
+        virt = host.run("systemd-detect-virt --vm").stdout.strip()
+        if virt not in VM_KINDS:
+            pytest.skip(f"not a KVM guest (systemd-detect-virt --vm: {virt or 'none'})")
     flags = set(host.file("/proc/cpuinfo").content_string.split())
     missing = [f for f in ("avx", "avx2") if f not in flags]
     assert not missing, (
         f"the guest CPU lacks {', '.join(missing)}: its CPU model is not host. Set CPU mode"
         " host-passthrough (libvirt) or `qm set <id> -cpu host` (Proxmox), then restart the VM"
+    )
+
+
+def test_guest_nvidia_driver_works(host: Any, kvm_guest: dict[str, Any]) -> None:
+    out = host.run(NvidiaSmi().command())
+    smi = NvidiaSmi().process(out.stdout.splitlines())
+    assert smi["error"] is None and smi["gpus"], (
+        f"nvidia-smi fails in the guest ({smi['error']}): {smi.get('message')}. After the driver"
+        " install the VM must reboot; then check `dkms status`, `dmesg | grep -i nvrm` and"
+        " Secure Boot (`mokutil --sb-state`)"
+    )
+
+
+def test_guest_driver_branch_is_what_ollama_needs(host: Any, kvm_guest: dict[str, Any]) -> None:
+    out = host.run(NvidiaSmi().command())
+    gpus = NvidiaSmi().process(out.stdout.splitlines())["gpus"]
+    if not gpus:
+        pytest.fail("nvidia-smi reports no GPU (see test_guest_nvidia_driver_works)")
+    wanted = int(kvm_guest["min_driver"])
+    old = [g for g in gpus if int(str(g["driver_version"]).split(".")[0]) < wanted]
+    assert not old, (
+        f"driver {old[0]['driver_version']} is older than the {wanted} this Ollama needs"
+        " (docs/gpu.mdx): Ollama runs on the CPU. Install a newer branch (kvm_guest_driver_branch"
+        " on Ubuntu), or a release with one"
     )
