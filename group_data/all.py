@@ -210,6 +210,9 @@ lxc_driver_run_url = (
 # sha256 of that .run file; required to install the container's libraries (no checksum, no
 # install).
 lxc_driver_run_sha256 = None
+# A downloaded NVIDIA-Linux-<arch>-<version>.run on the machine running pyinfra, copied into
+# the container instead of downloading lxc_driver_run_url (offline containers). None: download.
+lxc_driver_run_path = None
 # This host is the container of the lxc topology (an inventory entry of its own, topology
 # "native"): preflight accepts that it sees no GPU PCI function, and the NVIDIA libraries of
 # the host's driver version are installed before Ollama.

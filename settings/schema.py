@@ -154,6 +154,7 @@ class Settings(BaseModel):
     lxc_create_options: dict[str, str]
     lxc_driver_run_url: str
     lxc_driver_run_sha256: str | None
+    lxc_driver_run_path: str | None
     lxc_guest: bool
 
     kvm_guest: bool

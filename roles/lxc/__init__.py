@@ -11,9 +11,12 @@ tests/verify/test_lxc.py.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.files import File
 from pyinfra.operations import files, systemd
 
 from facts.host import NvidiaPciFunctions
@@ -27,13 +30,27 @@ from facts.lxc import (
 from roles.lxc.driver import guest_refusal, nvidia_userspace
 from roles.lxc.lxd import instance_gpu, lxd_refusal, runs_here
 from roles.lxc.operations import proxmox_container_devices, proxmox_create_container
-from roles.lxc.plan import proxmox_refusals
+from roles.lxc.plan import host_refusals, proxmox_refusals
 from settings import Settings
 from templates import template_path
 
 UVM_UNIT = "nvidia-uvm-init.service"
 UVM_UNIT_FILE = f"/etc/systemd/system/{UVM_UNIT}"
 NVIDIA_MODPROBE = "/usr/bin/nvidia-modprobe"  # the Debian package's and the .run's path
+# The units that start a host's containers at boot, which the nvidia-uvm-init unit precedes.
+# Proxmox: pve-guests.service (onboot containers); plain LXC's lxc.service (autostart ones).
+PROXMOX_STARTERS = ("pve-guests.service", "lxc.service")
+# LXD/Incus start their boot.autostart instances from the daemon's own start: Debian's lxd
+# package (lxd.service, lxd-containers.service `lxd activateifneeded`: `dpkg -L lxd` on Debian
+# 12), the snap (snap.lxd.daemon.service), Incus (incus.service, incus-startup.service: Incus
+# docs, "Packaging" - systemd units). Ordering against a unit that is not installed is ignored.
+LXD_STARTERS = (
+    "lxd.service",
+    "lxd-containers.service",
+    "snap.lxd.daemon.service",
+    "incus.service",
+    "incus-startup.service",
+)
 LXC_MANIFEST = "/etc/ollama-rig/lxc.json"  # what tests/verify/test_lxc.py checks, both sides
 
 
@@ -46,21 +63,28 @@ def device_minors(gpu_count: int) -> list[int]:
     return list(range(max(gpu_count, 1)))
 
 
-@deploy("LXC GPU host (Proxmox)")
-def proxmox_gpu_host(settings: Settings) -> None:
-    """Device nodes at every boot, the container (if asked), then its GPU lines."""
-    assert settings.lxc_vmid is not None  # settings refuse topology lxc on proxmox without it
-    vmid = settings.lxc_vmid
-    refusals = proxmox_refusals(
-        vmid,
-        host.get_fact(PctStatus, vmid=vmid),
-        host.get_fact(TextFile, path=pve_config_path(vmid)),
-        settings.lxc_create_template,
-    )
-    if refusals:
-        raise LxcPreflightError(f"lxc topology on {host.name}: " + "; ".join(refusals))
-    # A unit, not a udev RUN rule: it is ordered before pve-guests.service, which starts the
-    # onboot containers, and udev(7) kills RUN programs that take long (a module load may).
+def _host_refusals() -> list[str]:
+    """The host checks both platforms make before any change (plan.host_refusals)."""
+    # The driver itself: preflight wants nvidia-smi working on the host, for both platforms.
+    return host_refusals(bool(host.get_fact(File, path=NVIDIA_MODPROBE)))
+
+
+def nvidia_boot_nodes(before: Sequence[str]) -> None:
+    """The nvidia-uvm-init unit: the NVIDIA device nodes, /dev/nvidia-uvm included, made now
+    and at every boot before the units in `before` start containers. Written, reloaded and
+    restarted only when it changed.
+
+    Needed on Proxmox and on LXD/Incus alike: /dev/nvidia-uvm exists only after a first CUDA
+    call or `nvidia-modprobe -u` (FACTS.md 7), and neither manager makes it. LXD passes only
+    the nodes that exist when the instance starts (lxd/device/gpu_physical.go startContainer),
+    with nvidia.runtime it leaves the non-card nodes to nvidia-container-cli, which LXC's
+    nvidia hook (lxc/lxc hooks/nvidia) runs without --load-kmods in an unprivileged container
+    ("Kernel module nvidia_uvm is not loaded, nvidia-container-cli might fail"), and
+    libnvidia-container skips a missing /dev/nvidia-uvm with a warning (src/nvc_info.c
+    lookup_devices, "missing device"): the instance starts without it and CUDA fails inside.
+    """
+    # A unit, not a udev RUN rule: it is ordered before the units that start the containers,
+    # and udev(7) kills RUN programs that take long (a module load may).
     gpus = [f for f in host.get_fact(NvidiaPciFunctions) if f["gpu"]]
     unit = files.template(
         name="Unit creating /dev/nvidia-uvm at boot",
@@ -69,11 +93,35 @@ def proxmox_gpu_host(settings: Settings) -> None:
         mode="0644",
         minors=device_minors(len(gpus)),
         nvidia_modprobe=NVIDIA_MODPROBE,
+        before=list(before),
     )
     systemd.daemon_reload(name="Reload systemd units (nvidia-uvm-init)", _if=unit.did_change)
+    # A changed unit (another GPU count) runs again now: a oneshot does not rerun on its own.
+    systemd.service(
+        name="Re-run the changed nvidia-uvm-init unit",
+        service=UVM_UNIT,
+        restarted=True,
+        _if=unit.did_change,
+    )
     systemd.service(
         name="NVIDIA device nodes now and at boot", service=UVM_UNIT, running=True, enabled=True
     )
+
+
+@deploy("LXC GPU host (Proxmox)")
+def proxmox_gpu_host(settings: Settings) -> None:
+    """Device nodes at every boot, the container (if asked), then its GPU lines."""
+    assert settings.lxc_vmid is not None  # settings refuse topology lxc on proxmox without it
+    vmid = settings.lxc_vmid
+    refusals = _host_refusals() + proxmox_refusals(
+        vmid,
+        host.get_fact(PctStatus, vmid=vmid),
+        host.get_fact(TextFile, path=pve_config_path(vmid)),
+        settings.lxc_create_template,
+    )
+    if refusals:
+        raise LxcPreflightError(f"lxc topology on {host.name}: " + "; ".join(refusals))
+    nvidia_boot_nodes(before=PROXMOX_STARTERS)
     if settings.lxc_create_template:
         proxmox_create_container(
             name=f"Container {settings.lxc_vmid}",
@@ -122,11 +170,16 @@ def _write_lxc_manifest(settings: Settings, side: str) -> None:
 @deploy("LXC GPU host (LXD/Incus)")
 def lxd_gpu_host(settings: Settings) -> None:
     """The instance read through pylxd now (refused before any change when LXD or it is not
-    there), its GPU devices and nvidia.runtime set only when they differ."""
+    there, or the host has no nvidia-modprobe), the nvidia-uvm-init unit as on Proxmox, then
+    the instance's GPU devices and nvidia.runtime, set only when they differ and only when the
+    host has the nodes the unit makes."""
     assert settings.lxc_instance is not None  # settings refuse lxd without it
+    refusals = _host_refusals()
     refusal = lxd_refusal(settings.lxc_instance, settings.lxc_lxd_endpoint, runs_here(host))
-    if refusal:
-        raise LxcPreflightError(f"lxc topology on {host.name}: {refusal}")
+    if refusals or refusal:
+        reasons = refusals + ([refusal] if refusal else [])
+        raise LxcPreflightError(f"lxc topology on {host.name}: " + "; ".join(reasons))
+    nvidia_boot_nodes(before=LXD_STARTERS)
     instance_gpu(
         name=f"GPU into LXD/Incus instance {settings.lxc_instance}",
         instance=settings.lxc_instance,
@@ -154,6 +207,7 @@ def lxc_guest_userspace(settings: Settings) -> None:
             host.get_fact(NvidiaKernelModuleVersion)["version"],
             installed,
             settings.lxc_driver_run_sha256,
+            settings.lxc_driver_run_path,
         )
         if refusal:
             raise LxcPreflightError(f"LXC guest {host.name}: {refusal}")
@@ -161,5 +215,6 @@ def lxc_guest_userspace(settings: Settings) -> None:
             name="NVIDIA user-space libraries (host driver's version)",
             sha256=settings.lxc_driver_run_sha256,
             url=settings.lxc_driver_run_url,
+            local_path=settings.lxc_driver_run_path,
         )
     _write_lxc_manifest(settings, "guest")

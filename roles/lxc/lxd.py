@@ -24,6 +24,10 @@ from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.exceptions import OperationError
 from pyinfra.connectors.local import LocalConnector
 
+from facts.lxc import NvidiaDeviceNodes, ProcDevices
+from roles.lxc.plan import LxcPlanError, check_host_nodes
+from roles.native.operations import _fail as fail_command
+
 PCI_ADDRESS = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 NVIDIA_CONFIG = {"nvidia.runtime": "true"}
 # Where LXD itself says why it refused nvidia.runtime (lxd/instance/drivers/driver_lxc.go:
@@ -194,10 +198,23 @@ def instance_gpu(
     + gpus: "all", or DRM card ids / PCI addresses
     + endpoint: LXD's unix socket path or https:// URL; None: this machine's socket
 
+    Fails before any change to the instance when pyinfra's host (the LXD host) lacks
+    /dev/nvidiaN, /dev/nvidiactl, /dev/nvidia-uvm or nvidia-uvm's major: LXD would start it
+    without them (the nvidia-uvm-init unit, run before this, makes them).
+
     .. code:: python
 
         instance_gpu(name="GPU into ollama", instance="ollama", gpus="all")
     """
+    try:
+        check_host_nodes(
+            host.get_fact(NvidiaDeviceNodes)["devices"], host.get_fact(ProcDevices)["majors"]
+        )
+    except LxcPlanError as exc:
+        # A failing command, not an exception: this runs after the unit (at execution), where
+        # pyinfra prints an exception with a traceback; the instance is not touched.
+        yield fail_command(f"LXD/Incus instance {instance}: {exc}")
+        return
     try:
         found = read_instance(instance, endpoint)
     except LxdError as exc:

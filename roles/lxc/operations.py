@@ -24,12 +24,14 @@ from facts.parsers.lxc import parse_pve_lxc_conf
 from roles.lxc.plan import (
     DeviceStyle,
     LxcPlanError,
+    check_host_nodes,
     device_style,
     managed_lines,
     merge_config,
     wanted_lines,
     wanted_nodes,
 )
+from roles.native.operations import _fail as fail_command
 
 STATE_DIR = "/etc/ollama-rig/lxc"  # node-local: the lines written last time, per container
 
@@ -67,11 +69,15 @@ def proxmox_container_devices(
     path = pve_config_path(vmid)
     status = host.get_fact(PctStatus, vmid=vmid)
     text = host.get_fact(TextFile, path=path)
+    # What this run makes before it (the container by pct create, the nodes by the
+    # nvidia-uvm-init unit) fails as a command, not an exception: pyinfra runs this when
+    # preparing too (without -y), before those exist.
     if status is None or text is None:
-        raise OperationError(
+        yield fail_command(
             f"container {vmid} does not exist on this Proxmox node (no {path}): create it"
             " (lxc_create_template) or set lxc_vmid to an existing container"
         )
+        return
     conf = parse_pve_lxc_conf(text)
     lock = next((e["value"] for e in conf["entries"] if e.get("key") == "lock"), None)
     if lock:
@@ -81,6 +87,11 @@ def proxmox_container_devices(
         )
     majors = host.get_fact(ProcDevices)["majors"]
     nodes = host.get_fact(NvidiaDeviceNodes)
+    try:
+        check_host_nodes(nodes["devices"], majors)
+    except LxcPlanError as exc:
+        yield fail_command(f"container {vmid}: {exc}")
+        return
     previous_text = host.get_fact(TextFile, path=state_path(vmid)) or ""
     try:
         version = host.get_fact(PveVersion)["version"]

@@ -110,6 +110,40 @@ def wanted_nodes(
     return [*chosen, "nvidiactl", "nvidia-uvm", *tools]
 
 
+def uvm_major(majors: dict[str, int]) -> int:
+    """nvidia-uvm's major from /proc/devices (dynamic: never hard-coded). Refuses when the
+    module is not loaded."""
+    uvm = majors.get("nvidia-uvm")
+    if uvm is None:
+        raise LxcPlanError(
+            "nvidia-uvm is not in the host's /proc/devices (module not loaded): run"
+            " `nvidia-modprobe -u -c=0` on the host, then run again"
+        )
+    return uvm
+
+
+def check_host_nodes(devices: dict[str, dict[str, int]], majors: dict[str, int]) -> None:
+    """Refuses (LxcPlanError) a host without what CUDA in any container needs: a /dev/nvidiaN,
+    /dev/nvidiactl, /dev/nvidia-uvm and nvidia-uvm's major. The same checks as wanted_nodes
+    and wanted_lines make for Proxmox, for hosts (LXD/Incus) that write no lines."""
+    wanted_nodes(devices, "all", "mount")
+    uvm_major(majors)
+
+
+def host_refusals(nvidia_modprobe: bool) -> list[str]:
+    """What stops the host side (Proxmox or LXD/Incus) before any change, beyond preflight
+    (which wants nvidia-smi working, so the driver loaded, on both): no nvidia-modprobe for the
+    nvidia-uvm-init unit to run. The nodes it makes are checked after it ran
+    (check_host_nodes, wanted_nodes)."""
+    if nvidia_modprobe:
+        return []
+    return [
+        "/usr/bin/nvidia-modprobe is missing on this host; the nvidia-uvm-init unit needs it to"
+        " make /dev/nvidia-uvm: install it (Debian/Ubuntu package nvidia-modprobe; NVIDIA's .run"
+        " installs it too), then run again"
+    ]
+
+
 def wanted_lines(
     nodes: Sequence[str],
     majors: dict[str, int],
@@ -125,12 +159,7 @@ def wanted_lines(
     /dev/nvidia-caps directory and its major, as a bind-mount in either style (devN takes
     device nodes, not directories).
     """
-    uvm = majors.get("nvidia-uvm")
-    if uvm is None:
-        raise LxcPlanError(
-            "nvidia-uvm is not in the host's /proc/devices (module not loaded): run"
-            " `nvidia-modprobe -u -c=0` on the host, then run again"
-        )
+    uvm = uvm_major(majors)
     lines: list[ConfigLine] = []
     if style == "mount":
         lines += [

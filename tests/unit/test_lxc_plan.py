@@ -15,11 +15,13 @@ from doctor.rules.devices import lxc_config
 from facts.lxc import pve_manager_version
 from facts.parsers.kernel import parse_proc_devices
 from facts.parsers.lxc import parse_pve_lxc_conf
-from roles.lxc import device_minors
+from roles.lxc import LXD_STARTERS, PROXMOX_STARTERS, device_minors
 from roles.lxc.plan import (
     ConfigLine,
     LxcPlanError,
+    check_host_nodes,
     device_style,
+    host_refusals,
     managed_lines,
     merge_config,
     wanted_lines,
@@ -293,13 +295,51 @@ def test_merged_config_satisfies_the_doctor() -> None:
         assert lxc_config(captures) == [], path.stem
 
 
+# --- host checks, both platforms -------------------------------------------------------------
+
+
+def test_a_host_with_nvidia_modprobe_goes_on() -> None:
+    assert host_refusals(nvidia_modprobe=True) == []
+
+
+def test_a_host_without_nvidia_modprobe_is_refused_with_the_package() -> None:
+    refusals = host_refusals(nvidia_modprobe=False)
+    assert len(refusals) == 1
+    assert "/usr/bin/nvidia-modprobe is missing" in refusals[0]
+    assert "package nvidia-modprobe" in refusals[0]
+
+
+def test_host_nodes_check_passes_with_every_node_and_the_uvm_major() -> None:
+    check_host_nodes(NODES, {"nvidia": 195, "nvidia-uvm": 509})
+
+
+@pytest.mark.parametrize(
+    ("missing", "says"),
+    [
+        ("nvidia-uvm", "/dev/nvidia-uvm does not exist on the host"),
+        ("nvidiactl", "/dev/nvidiactl does not exist on the host"),
+        ("gpus", "the host has no /dev/nvidiaN device node"),
+        ("uvm-major", "nvidia-uvm is not in the host's /proc/devices"),
+    ],
+)
+def test_host_nodes_check_refuses_what_cuda_needs(missing: str, says: str) -> None:
+    nodes = {n: v for n, v in NODES.items() if n != missing}
+    if missing == "gpus":
+        nodes = {n: v for n, v in NODES.items() if not n[6:].isdigit()}
+    majors = {"nvidia": 195} if missing == "uvm-major" else {"nvidia": 195, "nvidia-uvm": 509}
+    with pytest.raises(LxcPlanError, match=says):
+        check_host_nodes(nodes, majors)
+
+
 # --- boot unit ------------------------------------------------------------------------------
 
 
-def render_unit(minors: list[int]) -> str:
+def render_unit(minors: list[int], before: tuple[str, ...] = PROXMOX_STARTERS) -> str:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     text = (TEMPLATES / "lxc" / "nvidia-uvm-init.service.j2").read_text()
-    return env.from_string(text).render(minors=minors, nvidia_modprobe="/usr/bin/nvidia-modprobe")
+    return env.from_string(text).render(
+        minors=minors, nvidia_modprobe="/usr/bin/nvidia-modprobe", before=list(before)
+    )
 
 
 def test_unit_creates_uvm_then_each_gpu_before_containers() -> None:
@@ -308,16 +348,38 @@ def test_unit_creates_uvm_then_each_gpu_before_containers() -> None:
         "ExecStart=/usr/bin/nvidia-modprobe -u -c=0\nExecStart=/usr/bin/nvidia-modprobe -c=1\n"
         in unit
     )
-    assert "Before=pve-guests.service lxc.service" in unit
+    assert "\nBefore=pve-guests.service lxc.service\n" in unit
     assert device_minors(0) == [0]
+
+
+def test_lxd_unit_is_the_same_unit_ordered_before_lxd_and_incus() -> None:
+    proxmox, lxd = render_unit([0]), render_unit([0], LXD_STARTERS)
+    before = [line for line in lxd.splitlines() if line.startswith("Before=")]
+    assert before == [
+        "Before=lxd.service lxd-containers.service snap.lxd.daemon.service incus.service"
+        " incus-startup.service"
+    ]
+    # Only the ordering differs: the same nodes are made the same way.
+    assert [x for x in proxmox.splitlines() if not x.startswith("Before=")] == [
+        x for x in lxd.splitlines() if not x.startswith("Before=")
+    ]
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
 def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     unit = tmp_path / "nvidia-uvm-init.service"
-    unit.write_text(render_unit([0, 1]).replace("/usr/bin/nvidia-modprobe", "/bin/true"))
+    unit.write_text(
+        render_unit([0, 1], LXD_STARTERS).replace("/usr/bin/nvidia-modprobe", "/bin/true")
+    )
     result = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True
     )
     problems = [x for x in result.stderr.splitlines() if "nvidia-uvm-init" in x]
     assert not problems, result.stderr
+
+
+def test_both_platforms_install_the_unit_through_one_function() -> None:
+    source = (Path(__file__).parents[2] / "roles" / "lxc" / "__init__.py").read_text()
+    assert source.count("nvidia-uvm-init.service.j2") == 1  # one place renders the unit
+    assert "nvidia_boot_nodes(before=PROXMOX_STARTERS)" in source
+    assert "nvidia_boot_nodes(before=LXD_STARTERS)" in source
