@@ -30,7 +30,7 @@ def gpus(c: Captures) -> list[Gpu]:
     log_cc = log_compute_capability(c)
     found = []
     for gpu in smi.get("gpus") or []:
-        cc = (gpu.get("extra") or {}).get("compute_cap") or log_cc
+        cc = gpu.get("compute_cap") or log_cc
         found.append(
             Gpu(
                 gpu.get("name") or "GPU",

@@ -44,7 +44,7 @@ _MAPPED = {
     "pci.bus_id": "pci_bus_id",
     "uuid": "uuid",
 }
-# Named only when queried; also kept under "extra", where callers read them before.
+# Named keys, present only when queried (not under "extra").
 _NAMED_WHEN_QUERIED = {"memory.free": "memory_free_mib", "compute_cap": "compute_cap"}
 _MIB_FIELDS = {"memory.total", "memory.used", "memory.free", "memory.reserved"}
 
@@ -190,7 +190,7 @@ def parse_nvidia_smi_query(text: str, fields: list[str]) -> dict[str, Any]:
     """A noheader CSV query whose fields the caller knows, e.g. ["index", "name", ...].
 
     Fields outside the GPU shape keep their value under each GPU's "extra"; memory.free and
-    compute_cap are also named: memory_free_mib (int) and compute_cap ("8.6").
+    compute_cap are named instead: memory_free_mib (int) and compute_cap ("8.6").
     """
     failure = _failure(text)
     if failure:
@@ -205,10 +205,10 @@ def parse_nvidia_smi_query(text: str, fields: list[str]) -> dict[str, Any]:
             value = _value(name, raw)
             if name in _MAPPED:
                 gpu[_MAPPED[name]] = value
+            elif name in _NAMED_WHEN_QUERIED:
+                gpu[_NAMED_WHEN_QUERIED[name]] = value
             else:
                 gpu["extra"][name] = value
-            if name in _NAMED_WHEN_QUERIED:
-                gpu[_NAMED_WHEN_QUERIED[name]] = value
         gpus.append(gpu)
     if not gpus:
         raise ParseError("empty nvidia-smi CSV output")

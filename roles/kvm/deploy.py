@@ -9,8 +9,6 @@ Then the VM is defined (roles/kvm/vm.py). The guest is an inventory host of its 
 
 from __future__ import annotations
 
-import json
-from io import StringIO
 from typing import Any
 
 from pyinfra import host
@@ -46,6 +44,7 @@ from roles.kvm.operations import (
     proxmox_vm,
     reboot_gate,
     vfio_bound,
+    write_manifest,
 )
 from roles.kvm.vfio import (
     INITRAMFS_UPDATE,
@@ -164,13 +163,7 @@ def prepare_kvm_host(settings: Settings) -> KvmVerdict:
         vfio_bound(name="vfio-pci in use for every GPU function", addresses=addresses)
         define_vm(settings, verdict.functions)
     if binding or restore:
-        files.put(
-            name=f"Write {KVM_MANIFEST}",
-            src=StringIO(json.dumps(kvm_manifest(settings, addresses), indent=2) + "\n"),
-            dest=KVM_MANIFEST,
-            mode="0644",
-            create_remote_dir=True,
-        )
+        write_manifest(KVM_MANIFEST, kvm_manifest(settings, addresses))
     return verdict
 
 

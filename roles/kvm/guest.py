@@ -10,7 +10,6 @@ kernel's headers -> the driver packages -> reboot gate (kvm_allow_reboot, as on 
 
 from __future__ import annotations
 
-import json
 import shlex
 from io import StringIO
 
@@ -40,6 +39,7 @@ from roles.kvm.driver import (
     ollama_min_driver,
     reboot_reason,
 )
+from roles.kvm.operations import write_manifest
 from settings import Settings
 
 INITRAMFS_UPDATE = "update-initramfs -u"
@@ -150,13 +150,7 @@ def kvm_guest_driver(settings: Settings) -> None:
         if refusals:
             raise KvmGuestError(f"kvm guest {host.name}: " + "; ".join(refusals))
         install_driver(settings, guest)
-    files.put(
-        name=f"Write {GUEST_MANIFEST}",
-        src=StringIO(json.dumps(guest_manifest(settings, guest), indent=2) + "\n"),
-        dest=GUEST_MANIFEST,
-        mode="0644",
-        create_remote_dir=True,
-    )
+    write_manifest(GUEST_MANIFEST, guest_manifest(settings, guest))
 
 
 def install_driver(settings: Settings, guest: GuestOs) -> None:

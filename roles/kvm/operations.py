@@ -1,19 +1,35 @@
-"""Operations of the kvm topology's host preparation that pyinfra has no ready operation for."""
+"""Operations of the kvm topology's host preparation that pyinfra has no ready operation for,
+and the write of the JSON manifests its verify checks read (host and guest)."""
 
 from __future__ import annotations
 
+import json
 import shlex
 from io import StringIO
+from typing import Any
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, operation
+from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import FileContents
+from pyinfra.operations import files
 
 from facts.kvm import LibvirtDomainXml, PciDriverInUse, ProcCmdline, QmConfig
 from roles.kvm.vfio import merge_kernel_params
 from roles.kvm.vm import compare_domain, qm_differences, qm_set_command
 
 VFIO = "vfio-pci"
+
+
+def write_manifest(path: str, manifest: dict[str, Any]) -> OperationMeta:
+    """The JSON tests/verify/test_kvm.py reads on this host (kvm.json, kvm-guest.json)."""
+    return files.put(
+        name=f"Write {path}",
+        src=StringIO(json.dumps(manifest, indent=2) + "\n"),
+        dest=path,
+        mode="0644",
+        create_remote_dir=True,
+    )
 
 
 def _fail(message: str) -> str:

@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration import testbed
-
-# CI sets this: a missing engine must fail the run, not skip the tier quietly.
-REQUIRED = os.environ.get("RIG_REQUIRE_INTEGRATION") == "1"
+from tests.integration.deployer import unavailable
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -23,10 +21,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def test_image() -> str:
     if not testbed.engine_available():
-        message = "no Docker engine: run scripts/testbed-engine.sh (as root) first"
-        if REQUIRED:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("no Docker engine: run scripts/testbed-engine.sh (as root) first")
     testbed.build_image()
     return testbed.IMAGE
 

@@ -32,6 +32,7 @@ import sys
 
 from roles.kvm.vfio import wanted_kernel_params
 from tests.integration import testbed
+from tests.integration.deployer import sh
 
 FIXTURE_DIR = "/var/lib/ollama-rig-fixture"
 CALLS = f"{FIXTURE_DIR}/calls.log"
@@ -97,10 +98,6 @@ for block in blocks:
 RECORDER = (
     '#!/bin/sh\n# Test fixture: records the call only.\necho "$(basename "$0") $*" >> {calls}\n'
 )
-
-
-def sh(container: str, script: str) -> str:
-    return testbed.exec_in(container, "sh", "-c", script).stdout
 
 
 def write(container: str, path: str, text: str, mode: str = "0644") -> None:

@@ -6,8 +6,9 @@ No GPU and no NVIDIA driver here: the nodes carry NVIDIA's majors (195, and a fr
 major standing in for nvidia-uvm's), so opening one fails with ENXIO ("No such device or
 address") when the container's device cgroup lets it through and EPERM when it does not.
 
-Also a command line for Molecule's lxc scenario, whose deploy.py host side is the simulated
-Proxmox node of test_lxc.py (a testbed container with its TEST FIXTURES, pve_node there):
+Also the simulated Proxmox node of test_lxc.py's pve_node (a testbed container with TEST
+FIXTURES, create_pve_node), and a command line for Molecule's lxc scenario, whose deploy.py
+host side is that node:
     python -m tests.integration.lxc_host image|create NAME|destroy NAME
 """
 
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.integration import testbed
+from tests.integration.deployer import ROOT, sh
 
 MIRROR = "http://deb.debian.org/debian"
 PACKAGES = ["systemd", "systemd-sysv", "dbus", "procps"]
@@ -153,21 +155,58 @@ class Container:
         self.lxc("lxc-stop", "-k", check=False)
 
 
-def create_pve_node(name: str) -> str:
-    """A testbed host called name made to look like a Proxmox node with a GPU (test_lxc.py)."""
-    # Imported here: the fixtures live with the tests that define them, which import this module.
-    from tests.integration.test_lxc import (
-        PVE_CONFIG,
-        PVE_STANDINS,
-        UVM_MAJOR,
-        VMID,
-        put,
-        pve_sh,
-        set_uvm_major,
+# --- a simulated Proxmox node (test_lxc.py's pve_node, Molecule's lxc scenario) --------------
+# A Docker testbed host made to look like a Proxmox node with a GPU, by TEST FIXTURES only:
+# scripts standing in for nvidia-smi, pveversion (8.0: the bind-mount style), pct and
+# nvidia-modprobe; /proc/devices bind-mounted over with NVIDIA's entries; /dev/nvidia* made
+# with mknod; /etc/pve/lxc/101.conf a real Proxmox config.
+
+PVE_CONFIG = ROOT / "tests/fixtures/outputs/pve-lxc-conf/description-comment-then-keys.txt"
+VMID = 101
+PVE_STANDINS = {
+    "nvidia-smi": "echo '0, NVIDIA GeForce RTX 3070, 8192, 410, 550.54.14, 00000000:01:00.0,"
+    " GPU-0a1b2c3d'",
+    "pveversion": "echo 'pve-manager/8.0.4/d258a813cfa6b390 (running kernel: 6.2.16-3-pve)'",
+    "pct": (
+        'case "$1" in\n'
+        '  status) if [ -f "/etc/pve/lxc/$2.conf" ]; then echo "status: running"; else\n'
+        "    echo \"Configuration file 'nodes/pve/lxc/$2.conf' does not exist\"; exit 2; fi ;;\n"
+        '  *) echo "$*" >> /etc/ollama-rig-test/pct.log ;;\n'
+        "esac"
+    ),
+}
+UVM_MAJOR = 508
+
+
+def set_uvm_major(node: str, major: int) -> None:
+    """The fixture's nvidia-uvm major: /proc/devices and the nodes (a driver update moves it)."""
+    sh(
+        node,
+        "umount /proc/devices 2>/dev/null; grep -v -e nvidia -e '^Character devices:'"
+        " /proc/devices > /run/devices.base; { echo 'Character devices:';"
+        f" printf '195 nvidia-frontend\\n195 nvidia\\n195 nvidiactl\\n{major} nvidia-uvm\\n';"
+        " cat /run/devices.base; } > /run/devices.fake && mount --bind /run/devices.fake"
+        " /proc/devices; rm -f /dev/nvidia*; mknod /dev/nvidia0 c 195 0;"
+        f" mknod /dev/nvidiactl c 195 255; mknod /dev/nvidia-uvm c {major} 0;"
+        f" mknod /dev/nvidia-uvm-tools c {major} 1",
     )
 
+
+def put(node: str, path: str, text: str, mode: str = "0644") -> None:
+    """Write text to path in the container, with mode."""
+    subprocess.run(
+        ["docker", "exec", "-i", node, "sh", "-c", f"cat > {path} && chmod {mode} {path}"],
+        input=text,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
+def create_pve_node(name: str) -> str:
+    """A testbed host called name made to look like a Proxmox node with a GPU."""
     node = testbed.create(name)
-    pve_sh(node, "mkdir -p /etc/ollama-rig-test /etc/pve/lxc")
+    sh(node, "mkdir -p /etc/ollama-rig-test /etc/pve/lxc")
     for tool, body in PVE_STANDINS.items():
         put(node, f"/usr/local/bin/{tool}", f"#!/bin/sh\n# TEST FIXTURE\n{body}\n", "0755")
     put(node, "/usr/bin/nvidia-modprobe", "#!/bin/sh\n# TEST FIXTURE\nexit 0\n", "0755")

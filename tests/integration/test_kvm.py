@@ -11,8 +11,6 @@ the verify suite, and the way back.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,11 +19,12 @@ import pytest
 from roles.kvm.deploy import KVM_MANIFEST
 from roles.kvm.vfio import MODPROBE, MODULES_LOAD
 from tests.integration import kvm_host
-from tests.integration.deployer import ROOT, DeployRun, run_deploy
+from tests.integration.deployer import DeployRun, changed, run_deploy, run_verify
 from tests.integration.kvm_host import AUDIO, GPU, GRUB_TEXT, OTHER, calls, cat
 
 PARAMS = "intel_iommu=on iommu=pt"
 MERGED_LINE = f'GRUB_CMDLINE_LINUX_DEFAULT="quiet splash mitigations=auto {PARAMS}"'
+SUITE = "tests/verify/test_kvm.py"
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +39,6 @@ def data(**overrides: Any) -> dict[str, Any]:
     return {"topology": "kvm", "kvm_define_vm": False, **overrides}
 
 
-def changed(run: DeployRun) -> str:
-    return f"changed: {run.changed_operations()}\n{run.output[-4000:]}"
-
-
 def manifest_only(run: DeployRun) -> bool:
     """The one change of a converged run after a reboot: the verify manifest written."""
     names = run.changed_operations()
@@ -52,20 +47,6 @@ def manifest_only(run: DeployRun) -> bool:
 
 def vfio_files(host: str) -> tuple[str, str]:
     return cat(host, MODPROBE), cat(host, MODULES_LOAD)
-
-
-def run_verify(host: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "tests/verify/test_kvm.py",
-        f"--hosts=docker://{host}",
-        "-p",
-        "no:cacheprovider",
-        "-rA",
-    ]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.parametrize(
@@ -188,7 +169,7 @@ def test_second_converge_changes_nothing(host: str) -> None:
 
 
 def test_verify_suite_passes_on_the_host(host: str) -> None:
-    result = run_verify(host)
+    result = run_verify(host, suite=SUITE)
     assert result.returncode == 0, result.stdout[-5000:]
     for test in ("test_iommu_active", "test_every_gpu_function_on_vfio_pci"):
         assert f"PASSED tests/verify/test_kvm.py::{test}" in result.stdout
@@ -199,7 +180,7 @@ def test_verify_suite_passes_on_the_host(host: str) -> None:
 def test_verify_suite_fails_when_the_gpu_is_back_on_nvidia(host: str) -> None:
     kvm_host.set_drivers(host, "nvidia", "vfio-pci")
     try:
-        result = run_verify(host)
+        result = run_verify(host, suite=SUITE)
     finally:
         kvm_host.set_drivers(host, "vfio-pci", "vfio-pci")
     assert result.returncode == 1, result.stdout[-5000:]
@@ -224,7 +205,7 @@ def test_way_back_after_the_reboot_converges_and_verifies(host: str) -> None:
     assert manifest_only(first), changed(first)
     second = run_deploy(host, data(kvm_restore_host_driver=True))
     assert second.returncode == 0 and second.totals["success"] == 0, changed(second)
-    result = run_verify(host)
+    result = run_verify(host, suite=SUITE)
     assert result.returncode == 0, result.stdout[-5000:]
     assert "PASSED tests/verify/test_kvm.py::test_vfio_files_match_the_way_chosen" in (
         result.stdout

@@ -30,8 +30,14 @@ from typing import Any
 import pytest
 
 from roles.kvm.driver import GUEST_MANIFEST, NOUVEAU_BLACKLIST
-from tests.integration.deployer import changed, run_deploy, run_verify, sh, standin_data
-from tests.integration.test_gpu_preflight import fake_nvidia_smi
+from tests.integration.deployer import (
+    changed,
+    fake_nvidia_smi,
+    run_deploy,
+    run_verify,
+    sh,
+    standin_data,
+)
 
 REPO = "/srv/ollama-rig-fixture-apt"
 SOURCES = "/etc/apt/sources.list"

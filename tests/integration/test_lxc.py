@@ -39,11 +39,10 @@ from facts.parsers.kernel import parse_proc_devices
 from roles.lxc import LXC_MANIFEST
 from roles.lxc.plan import ALLOW_KEYS, NVIDIA_MAJOR, merge_config, wanted_lines, wanted_nodes
 from tests.integration import lxc_host, testbed
-from tests.integration.deployer import ROOT, run_deploy, run_verify, standin_data, unavailable
-from tests.integration.deployer import sh as pve_sh  # lxc_host.create_pve_node imports it
+from tests.integration.deployer import ROOT, run_deploy, run_verify, sh, standin_data, unavailable
+from tests.integration.lxc_host import PVE_CONFIG, UVM_MAJOR, VMID, set_uvm_major
 from tests.verify.test_lxc import check_nodes
 
-PVE_CONFIG = ROOT / "tests/fixtures/outputs/pve-lxc-conf/description-comment-then-keys.txt"
 CONTROL = "rig-control"  # a node whose major no rule allows
 ENXIO = "No such device or address"
 EPERM = "Operation not permitted"
@@ -259,64 +258,16 @@ def test_verify_suite_on_the_guest(container: str) -> None:
 
 
 # --- the host's side through deploy.py: topology lxc on a simulated Proxmox node -------------
-# A Docker testbed host made to look like a Proxmox node with a GPU, by TEST FIXTURES only:
-# scripts standing in for nvidia-smi, pveversion (8.0: the bind-mount style), pct and
-# nvidia-modprobe; /proc/devices bind-mounted over with NVIDIA's entries; /dev/nvidia* made
-# with mknod; /etc/pve/lxc/101.conf a real Proxmox config. What runs for real: preflight, the
-# facts, the unit, the merge and its write, the state file, re-runs, and the verify suite.
-
-VMID = 101
-PVE_STANDINS = {
-    "nvidia-smi": "echo '0, NVIDIA GeForce RTX 3070, 8192, 410, 550.54.14, 00000000:01:00.0,"
-    " GPU-0a1b2c3d'",
-    "pveversion": "echo 'pve-manager/8.0.4/d258a813cfa6b390 (running kernel: 6.2.16-3-pve)'",
-    "pct": (
-        'case "$1" in\n'
-        '  status) if [ -f "/etc/pve/lxc/$2.conf" ]; then echo "status: running"; else\n'
-        "    echo \"Configuration file 'nodes/pve/lxc/$2.conf' does not exist\"; exit 2; fi ;;\n"
-        '  *) echo "$*" >> /etc/ollama-rig-test/pct.log ;;\n'
-        "esac"
-    ),
-}
-UVM_MAJOR = 508
-
-
-def set_uvm_major(node: str, major: int) -> None:
-    """The fixture's nvidia-uvm major: /proc/devices and the nodes (a driver update moves it)."""
-    pve_sh(
-        node,
-        "umount /proc/devices 2>/dev/null; grep -v -e nvidia -e '^Character devices:'"
-        " /proc/devices > /run/devices.base; { echo 'Character devices:';"
-        f" printf '195 nvidia-frontend\\n195 nvidia\\n195 nvidiactl\\n{major} nvidia-uvm\\n';"
-        " cat /run/devices.base; } > /run/devices.fake && mount --bind /run/devices.fake"
-        " /proc/devices; rm -f /dev/nvidia*; mknod /dev/nvidia0 c 195 0;"
-        f" mknod /dev/nvidiactl c 195 255; mknod /dev/nvidia-uvm c {major} 0;"
-        f" mknod /dev/nvidia-uvm-tools c {major} 1",
-    )
-
-
-def put(node: str, path: str, text: str, mode: str = "0644") -> None:
-    subprocess.run(
-        ["docker", "exec", "-i", node, "sh", "-c", f"cat > {path} && chmod {mode} {path}"],
-        input=text,
-        text=True,
-        check=True,
-        capture_output=True,
-    )
+# lxc_host.create_pve_node: a Docker testbed host made to look like a Proxmox node with a GPU,
+# by TEST FIXTURES only. What runs for real: preflight, the facts, the unit, the merge and its
+# write, the state file, re-runs, and the verify suite.
 
 
 @pytest.fixture(scope="module")
 def pve_node(test_image: str) -> Iterator[str]:
     name = f"ollama-rig-it-lxc-pve-{os.getpid()}"
-    node = testbed.create(name)
     try:
-        pve_sh(node, "mkdir -p /etc/ollama-rig-test /etc/pve/lxc")
-        for tool, body in PVE_STANDINS.items():
-            put(node, f"/usr/local/bin/{tool}", f"#!/bin/sh\n# TEST FIXTURE\n{body}\n", "0755")
-        put(node, "/usr/bin/nvidia-modprobe", "#!/bin/sh\n# TEST FIXTURE\nexit 0\n", "0755")
-        put(node, f"/etc/pve/lxc/{VMID}.conf", PVE_CONFIG.read_text())
-        set_uvm_major(node, UVM_MAJOR)
-        yield node
+        yield lxc_host.create_pve_node(name)
     finally:
         testbed.destroy(name)
 
@@ -333,7 +284,7 @@ def pve_data(**overrides: object) -> dict[str, object]:
 
 
 def _config(node: str) -> str:
-    return pve_sh(node, f"cat /etc/pve/lxc/{VMID}.conf")
+    return sh(node, f"cat /etc/pve/lxc/{VMID}.conf")
 
 
 def test_missing_container_stops_before_any_change(pve_node: str) -> None:
@@ -354,8 +305,8 @@ def test_host_converges_keeping_every_line(pve_node: str) -> None:
     assert [line for line in merged if line in original] == original  # all kept, in order
     assert f"lxc.cgroup2.devices.allow: c {UVM_MAJOR}:* rwm" in added
     assert "lxc.mount.entry: /dev/nvidia-uvm dev/nvidia-uvm none bind,optional,create=file" in added
-    assert pve_sh(pve_node, "cat /etc/ollama-rig-test/pct.log") == f"reboot {VMID}\n"
-    assert pve_sh(pve_node, "systemctl is-enabled nvidia-uvm-init.service").strip() == "enabled"
+    assert sh(pve_node, "cat /etc/ollama-rig-test/pct.log") == f"reboot {VMID}\n"
+    assert sh(pve_node, "systemctl is-enabled nvidia-uvm-init.service").strip() == "enabled"
 
 
 def test_host_second_run_changes_nothing(pve_node: str) -> None:
@@ -364,7 +315,7 @@ def test_host_second_run_changes_nothing(pve_node: str) -> None:
     assert run.returncode == 0, run.output[-5000:]
     assert run.totals["success"] == 0, run.changed_operations()
     assert _config(pve_node) == before
-    assert pve_sh(pve_node, "cat /etc/ollama-rig-test/pct.log") == f"reboot {VMID}\n"
+    assert sh(pve_node, "cat /etc/ollama-rig-test/pct.log") == f"reboot {VMID}\n"
 
 
 def run_verify_lxc(node: str) -> subprocess.CompletedProcess[str]:

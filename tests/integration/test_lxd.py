@@ -35,11 +35,10 @@ import pytest
 
 from roles.lxc import LXC_MANIFEST, LXD_STARTERS, UVM_UNIT
 from tests.integration import lxd_host, testbed
-from tests.integration.deployer import INVENTORY, ROOT, DeployRun, run_deploy
+from tests.integration.deployer import INVENTORY, ROOT, DeployRun, run_deploy, unavailable
 from tests.integration.deployer import sh as node_sh
 from tests.verify.test_lxc import test_lxd_instance_has_the_gpu as verify_lxd_instance
 
-REQUIRED = os.environ.get("RIG_REQUIRE_INTEGRATION") == "1"
 NVIDIA_SMI = (
     "#!/bin/sh\n# TEST FIXTURE\n"
     "echo '0, NVIDIA GeForce RTX 3070, 8192, 410, 550.54.14, 00000000:01:00.0, GPU-0a1b2c3d'\n"
@@ -85,9 +84,7 @@ GPU_OP = "GPU into LXD/Incus instance"
 def lxd() -> None:
     reason = lxd_host.lxd_available()
     if reason:
-        if REQUIRED:
-            pytest.fail(f"lxd integration: {reason}")
-        pytest.skip(reason)
+        unavailable(f"lxd integration: {reason}")
 
 
 @pytest.fixture(scope="module")

@@ -441,7 +441,7 @@ EXPECTED: dict[tuple[str, str], Any] = {
         "form": "csv",
         "gpus": [
             _gpu(0, "NVIDIA TITAN V", None, None, "570.86.15", None, None)
-            | {"compute_cap": "7.0", "extra": {"compute_cap": "7.0", "compute_mode": "Default"}},
+            | {"compute_cap": "7.0", "extra": {"compute_mode": "Default"}},
             _gpu(1, "NVIDIA RTX 5880 Ada Generation", None, None, "570.86.15", None, None)
             | {"compute_cap": "8.9"},
         ],
