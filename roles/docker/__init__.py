@@ -2,7 +2,8 @@
 
 engine (kept when it works) -> toolkit -> daemon.json merged -> Docker restarted only if that
 changed -> CDI spec (cdi mode) -> pinned image (pull, or load from an archive) -> models volume ->
-container (recreated when its spec changed) -> allow-list when exposed -> pinned version answers.
+allow-list when exposed -> container (recreated when its spec changed) -> pinned version answers
+-> allow-list removed when back on loopback.
 The host is read and checked first: bad input stops the run before any change.
 """
 
@@ -34,7 +35,7 @@ from roles.docker.plan import (
     image_ref,
 )
 from roles.docker.repos import docker_engine, nvidia_toolkit
-from roles.native.firewall import allow_list
+from roles.native.firewall import allow_list, remove_allow_list
 from roles.native.releases import ARCHES
 from roles.preflight.check import HostFacts
 from settings import Settings
@@ -145,7 +146,7 @@ def install_docker_ollama(settings: Settings, facts: HostFacts) -> None:
         files.directory(name="Models directory", path=spec.models, mode="0755")
     else:
         docker.volume(name=f"Models volume {spec.models}", volume=spec.models, present=True)
-    # The allow-list is in place before the port is published beyond loopback.
+    # Exposed: the allow-list is in place before the port is published beyond loopback.
     # Same table, rules file and unit as native: switching topology replaces the rules.
     allow_list(settings=settings, published=True)
     ollama_container(name=f"Container {spec.name}", spec=spec)
@@ -156,6 +157,9 @@ def install_docker_ollama(settings: Settings, facts: HostFacts) -> None:
         timeout=settings.ollama_start_timeout,
         container=spec.name,
     )
+    # Back on loopback: the allow-list goes only now that the recreated container answers there
+    # (the old one was published on every address until then; a failed start keeps the rules).
+    remove_allow_list(settings=settings)
     files.template(
         name=f"Write {DOCKER_MANIFEST}",
         src=template_path("docker/docker.json.j2"),

@@ -8,7 +8,8 @@ from pyinfra.facts.server import Groups
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from roles.native.firewall import allow_list
+from facts.docker import TcpListeners
+from roles.native.firewall import allow_list, exposed_listeners, remove_allow_list
 from roles.native.operations import fetch_archive, unpack_release, wait_for_api
 from roles.native.plan import ollama_environment, release_source
 from settings import Settings
@@ -81,6 +82,9 @@ def install_ollama(settings: Settings, machine: str) -> None:
         group="ollama",
         mode="0755",
     )
+    # Exposed: the allow-list is in place before Ollama may listen beyond loopback (and a refused
+    # allow-list stops the run before the new address is written).
+    allow_list(settings=settings)
     unit = files.template(
         name="ollama.service unit",
         src=template_path("ollama.service.j2"),
@@ -95,16 +99,24 @@ def install_ollama(settings: Settings, machine: str) -> None:
         mode="0644",
         environment=ollama_environment(settings),
     )
-    # The allow-list is in place before Ollama listens beyond loopback.
-    allow_list(settings=settings)
-    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(unit, env))
-    # A running service restarts only when what it runs changed; a stopped one just starts.
+    changed = any_changed(release, unit, env)
+
+    def restart_needed() -> bool:
+        """What it runs changed, or a run stopped before the restart left it on every address."""
+        if changed():
+            return True
+        if settings.exposed:
+            return False
+        return bool(exposed_listeners(host.get_fact(TcpListeners), settings.listen_port))
+
+    systemd.daemon_reload(name="Reload systemd units", _if=restart_needed)
+    # A running service restarts only when it must (above); a stopped one just starts.
     systemd.service(
         name="Restart Ollama on change",
         service=UNIT,
         running=True,
         restarted=True,
-        _if=any_changed(release, unit, env),
+        _if=restart_needed,
     )
     systemd.service(name="Ollama running and enabled", service=UNIT, running=True, enabled=True)
     wait_for_api(
@@ -113,3 +125,6 @@ def install_ollama(settings: Settings, machine: str) -> None:
         version=source.version,
         timeout=settings.ollama_start_timeout,
     )
+    # Back on loopback: the allow-list goes only now that the restarted Ollama answers there
+    # (the old one listened on every address until its restart; a failed start keeps the rules).
+    remove_allow_list(settings=settings)

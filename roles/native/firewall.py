@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import shlex
 
 from pyinfra import host
 from pyinfra.api import deploy, operation
@@ -11,7 +12,9 @@ from pyinfra.facts.files import File
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, systemd
 
+from facts.docker import TcpListeners
 from settings import Settings
+from settings.schema import is_loopback
 from templates import template_path
 
 RULES = "/etc/ollama-rig/firewall.nft"
@@ -32,6 +35,36 @@ def ufw_rules(networks: list[str], port: int) -> list[str]:
     """`ufw` arguments, allows first: ufw takes the first matching rule."""
     allows = [f"allow from {n} to any port {port} proto tcp" for n in networks]
     return [*allows, f"deny {port}/tcp"]
+
+
+def exposed_listeners(listeners: list[str], port: int) -> list[str]:
+    """The listeners on port beyond loopback ("0.0.0.0:11434", "[::]:11434"; TcpListeners form)."""
+    found = []
+    for listener in listeners:
+        ip, _, listen_port = listener.rpartition(":")
+        if listen_port == str(port) and not is_loopback(ip.strip("[]")):
+            found.append(listener)
+    return found
+
+
+@operation()
+def loopback_only(port: int):
+    """
+    Stop the run while anything still listens on port beyond loopback, so its allow-list stays.
+
+    + port: Ollama's port
+
+    Read when it runs: the server restarted before this listens on loopback, an old one does not.
+    """
+    exposed = exposed_listeners(host.get_fact(TcpListeners), port)
+    if not exposed:
+        host.noop(f"port {port} is open on loopback only")
+        return
+    message = (
+        f"ollama-rig: ollama_listen is on loopback, but {', '.join(exposed)} still listens: the"
+        f" allow-list is kept; `ss -ltnp | grep :{port}` names the process"
+    )
+    yield f"echo {shlex.quote(message)} >&2; exit 1"
 
 
 @operation()
@@ -83,18 +116,12 @@ def ufw_remove_port_rules(port: int):
 
 @deploy("Ollama firewall")
 def allow_list(settings: Settings, published: bool = False) -> None:
-    """Exposed: only ollama_allow_from reaches the port. Loopback only: remove our rules.
+    """Exposed: only ollama_allow_from reaches the port. Run it before Ollama listens there.
 
     published: the port is published by Docker (its forwarded connections are filtered too).
+    Loopback only: nothing here, remove_allow_list takes the rules away after the restart.
     """
     if not settings.exposed:
-        ufw_remove_port_rules(name="Remove ufw rules for Ollama", port=settings.listen_port)
-        if host.get_fact(File, path=UNIT_FILE):
-            systemd.service(
-                name="Stop the firewall unit", service=UNIT, running=False, enabled=False
-            )
-            files.file(name="Remove the firewall unit", path=UNIT_FILE, present=False)
-            files.file(name="Remove the firewall rules", path=RULES, present=False)
         return
     if settings.ollama_firewall == "ufw":
         ufw_allow_list(
@@ -132,3 +159,20 @@ def allow_list(settings: Settings, published: bool = False) -> None:
     systemd.service(
         name="Firewall unit active and enabled", service=UNIT, running=True, enabled=True
     )
+
+
+@deploy("Ollama firewall")
+def remove_allow_list(settings: Settings) -> None:
+    """Loopback only: remove our rules. Run it only once Ollama answers on loopback again.
+
+    Until then the old server may still listen on every address: removing the allow-list first
+    would leave it reachable from anywhere for the time of the restart.
+    """
+    if settings.exposed:
+        return
+    loopback_only(name="Ollama listens on loopback only", port=settings.listen_port)
+    ufw_remove_port_rules(name="Remove ufw rules for Ollama", port=settings.listen_port)
+    if host.get_fact(File, path=UNIT_FILE):
+        systemd.service(name="Stop the firewall unit", service=UNIT, running=False, enabled=False)
+        files.file(name="Remove the firewall unit", path=UNIT_FILE, present=False)
+        files.file(name="Remove the firewall rules", path=RULES, present=False)

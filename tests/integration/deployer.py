@@ -73,6 +73,13 @@ def changed(run: DeployRun) -> str:
     return f"changed: {run.changed_operations()}\n{run.stderr[-3000:]}"
 
 
+def ran_in_order(run: DeployRun, *endings: str) -> None:
+    """Each ending names an operation that changed something, and they ran in this order."""
+    names = run.changed_operations()
+    at = [next((i for i, name in enumerate(names) if name.endswith(end)), -1) for end in endings]
+    assert -1 not in at and at == sorted(at), f"{endings}\n{changed(run)}"
+
+
 def run_deploy(
     container: str, data: dict[str, Any], *extra: str, deploy: str = "deploy.py"
 ) -> DeployRun:

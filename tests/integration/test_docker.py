@@ -26,6 +26,7 @@ from tests.integration.deployer import (
     DeployRun,
     api_version,
     changed,
+    ran_in_order,
     run_deploy,
     run_verify,
     sh,
@@ -197,10 +198,13 @@ def test_an_engine_that_is_down_is_started_not_reinstalled(host_id: str, archive
     assert f'"version":"{VERSION}"' in api_version(host_id)  # the restart policy brought it back
 
 
+# The allow-list is in place before the port is published beyond loopback, and goes only once
+# the container published on loopback answers (--json lists operations in the order run).
 def test_exposed_listen_publishes_behind_an_allow_list(host_id: str, archive: Path) -> None:
     data = host_data(archive, ollama_listen="0.0.0.0:11434", ollama_allow_from=["192.168.77.0/24"])
     run = run_deploy(host_id, data)
     assert run.returncode == 0, run.output[-5000:]
+    ran_in_order(run, "nftables allow-list for Ollama", "Container ollama")
     ruleset = sh(host_id, "nft list table inet ollama_rig")
     assert "chain forward" in ruleset and "192.168.77.0/24" in ruleset
     assert "0.0.0.0:11434->11434/tcp" in sh(host_id, "docker ps --format '{{.Ports}}'")
@@ -212,6 +216,7 @@ def test_exposed_listen_publishes_behind_an_allow_list(host_id: str, archive: Pa
 def test_back_to_loopback_removes_the_allow_list(host_id: str, archive: Path) -> None:
     run = run_deploy(host_id, host_data(archive))
     assert run.returncode == 0, run.output[-5000:]
+    ran_in_order(run, "Container ollama", "Stop the firewall unit")
     assert "ollama_rig" not in sh(host_id, "nft list tables")
     assert "127.0.0.1:11434->11434/tcp" in sh(host_id, "docker ps --format '{{.Ports}}'")
     result = run_verify(host_id)

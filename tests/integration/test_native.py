@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import pytest
 
+from facts.docker import TcpListeners
+from roles.native import ENV_DROPIN
+from roles.native.firewall import exposed_listeners
 from roles.native.plan import sha256_of
 from tests.integration import testbed
 from tests.integration.deployer import (
     MODEL,
     api_version,
     changed,
+    ran_in_order,
     run_deploy,
     run_verify,
     set_standin_env,
     set_standin_vram,
+    sh,
     standin_data,
     wait_http,
 )
@@ -211,6 +216,8 @@ def test_interrupted_pull_is_retried_and_resumed(container: str, archives: dict)
     ]
 
 
+# Ollama has no authentication: the allow-list is in place before it listens beyond loopback,
+# and goes only once it was restarted on loopback (--json lists operations in the order run).
 def test_exposed_listen_gets_an_allow_list(container: str, archives: dict) -> None:
     data = standin_data(
         archives["0.32.7"],
@@ -219,6 +226,7 @@ def test_exposed_listen_gets_an_allow_list(container: str, archives: dict) -> No
     )
     run = run_deploy(container, data)
     assert run.returncode == 0, run.output[-5000:]
+    ran_in_order(run, "nftables allow-list for Ollama", "Restart Ollama on change")
     ruleset = testbed.exec_in(container, "nft", "list", "table", "inet", "ollama_rig").stdout
     assert "192.168.77.0/24" in ruleset and "fd00:77::/64" in ruleset
     assert "tcp dport 11434 drop" in ruleset
@@ -230,10 +238,35 @@ def test_exposed_listen_gets_an_allow_list(container: str, archives: dict) -> No
 def test_back_to_loopback_removes_the_allow_list(container: str, archives: dict) -> None:
     run = run_deploy(container, standin_data(archives["0.32.7"]))
     assert run.returncode == 0, run.output[-5000:]
+    ran_in_order(run, "Restart Ollama on change", "Stop the firewall unit")
     tables = testbed.exec_in(container, "nft", "list", "tables").stdout
     assert "ollama_rig" not in tables, f"{tables}\n{changed(run)}"
     result = run_verify(container)
     assert result.returncode == 0, result.stdout[-5000:]
+
+
+def listeners(container: str) -> list[str]:
+    tcp = testbed.exec_in(container, "cat", "/proc/net/tcp", "/proc/net/tcp6").stdout
+    return TcpListeners().process(tcp.splitlines())
+
+
+def test_a_run_stopped_before_the_restart_keeps_the_allow_list_until_ollama_is_back_on_loopback(
+    container: str, archives: dict
+) -> None:
+    exposed = standin_data(
+        archives["0.32.7"], ollama_listen="0.0.0.0:11434", ollama_allow_from=["192.168.77.0/24"]
+    )
+    assert run_deploy(container, exposed).returncode == 0
+    assert "0.0.0.0:11434" in listeners(container)
+    # What a loopback run stopped after writing the environment leaves: the file says loopback,
+    # the server still listens on every address. The next run must restart it before the rules go.
+    sh(container, f"sed -i 's/0.0.0.0:11434/127.0.0.1:11434/' {ENV_DROPIN}")
+    run = run_deploy(container, standin_data(archives["0.32.7"]))
+    assert run.returncode == 0, run.output[-5000:]
+    ran_in_order(run, "Restart Ollama on change", "Stop the firewall unit")
+    assert exposed_listeners(listeners(container), 11434) == [], listeners(container)
+    assert "ollama_rig" not in testbed.exec_in(container, "nft", "list", "tables").stdout
+    assert run_deploy(container, standin_data(archives["0.32.7"])).totals["success"] == 0
 
 
 def test_ufw_allow_list_refuses_an_inactive_ufw_then_admits_only_the_networks(
@@ -251,12 +284,14 @@ def test_ufw_allow_list_refuses_an_inactive_ufw_then_admits_only_the_networks(
     try:
         run = run_deploy(container, data)
         assert run.returncode == 0, run.output[-5000:]
+        ran_in_order(run, "ufw allow-list for Ollama", "Restart Ollama on change")
         added = testbed.exec_in(container, "ufw", "show", "added").stdout
         assert "ufw allow from 192.168.77.0/24 to any port 11434 proto tcp" in added
         assert "ufw deny 11434/tcp" in added
         assert run_deploy(container, data).totals["success"] == 0
         back = run_deploy(container, standin_data(archives["0.32.7"]))
         assert back.returncode == 0, back.output[-5000:]
+        ran_in_order(back, "Restart Ollama on change", "Remove ufw rules for Ollama")
         assert "11434" not in testbed.exec_in(container, "ufw", "show", "added").stdout
     finally:
         testbed.exec_in(container, "ufw", "--force", "reset", check=False)
