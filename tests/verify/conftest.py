@@ -37,6 +37,16 @@ def read_manifest(host: Any, config: pytest.Config) -> dict[str, Any]:
     return manifest
 
 
+def json_or_skip(host: Any, path: str, why_not: str) -> dict[str, Any]:
+    """The JSON file a deploy left at path on the host; without it the test skips: `no <path>:
+    <why_not>` (a topology's checks on a host of another topology)."""
+    found = host.file(path)
+    if not found.exists:
+        pytest.skip(f"no {path}: {why_not}")
+    result: dict[str, Any] = json.loads(found.content_string)
+    return result
+
+
 def _hosts(config: pytest.Config) -> list[Any]:
     """The same hosts testinfra's own plugin parametrizes (its get_hosts is cached)."""
     option = config.option

@@ -11,7 +11,6 @@ test_models.py's), and the guest checks here on top; their promises are
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -23,6 +22,7 @@ from facts.parsers.pci import parse_lspci
 from roles.kvm.driver import GUEST_MANIFEST
 from roles.kvm.vfio import MODPROBE
 from roles.kvm.vm import HOST_PASSTHROUGH, parse_qm_config
+from tests.verify.conftest import json_or_skip
 
 KVM_MANIFEST = "/etc/ollama-rig/kvm.json"
 VFIO = "vfio-pci"
@@ -31,11 +31,7 @@ VM_KINDS = {"kvm", "qemu"}
 
 @pytest.fixture(scope="module")
 def kvm_host(host: Any) -> dict[str, Any]:
-    found = host.file(KVM_MANIFEST)
-    if not found.exists:
-        pytest.skip(f"no {KVM_MANIFEST}: not a kvm hypervisor prepared by ollama-rig")
-    result: dict[str, Any] = json.loads(found.content_string)
-    return result
+    return json_or_skip(host, KVM_MANIFEST, "not a kvm hypervisor prepared by ollama-rig")
 
 
 def driver_in_use(host: Any, address: str) -> str | None:
@@ -107,11 +103,7 @@ def test_vm_cpu_is_host(host: Any, kvm_host: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def kvm_guest(host: Any) -> dict[str, Any]:
-    found = host.file(GUEST_MANIFEST)
-    if not found.exists:
-        pytest.skip(f"no {GUEST_MANIFEST}: not a kvm guest prepared by ollama-rig")
-    result: dict[str, Any] = json.loads(found.content_string)
-    return result
+    return json_or_skip(host, GUEST_MANIFEST, "not a kvm guest prepared by ollama-rig")
 
 
 def test_guest_cpu_has_avx(host: Any) -> None:

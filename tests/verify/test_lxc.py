@@ -33,17 +33,14 @@ from facts.parsers.nvidia import parse_nvidia_smi
 from roles.lxc import LXC_MANIFEST, UVM_UNIT
 from roles.lxc.lxd import NVIDIA_CONFIG, gpu_devices
 from roles.lxc.plan import NVIDIA_MAJOR, LxcPlanError, device_style, wanted_lines, wanted_nodes
+from tests.verify.conftest import json_or_skip
 
 FIX = "run deploy.py against this host again"
 
 
 @pytest.fixture(scope="module")
 def lxc(host: Any) -> dict[str, Any]:
-    found = host.file(LXC_MANIFEST)
-    if not found.exists:
-        pytest.skip(f"no {LXC_MANIFEST}: neither an lxc topology host nor an LXC guest")
-    result: dict[str, Any] = json.loads(found.content_string)
-    return result
+    return json_or_skip(host, LXC_MANIFEST, "neither an lxc topology host nor an LXC guest")
 
 
 @pytest.fixture(scope="module")
