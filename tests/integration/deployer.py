@@ -18,8 +18,8 @@ import pytest
 
 from roles.native.plan import sha256_of
 from tests.integration import testbed
+from tests.integration.testbed import ROOT, sh  # noqa: F401  (sh: the tests' import place)
 
-ROOT = Path(__file__).resolve().parents[2]
 # CI sets this: a missing engine or tool must fail the run, not skip the tier quietly.
 REQUIRED = os.environ.get("RIG_REQUIRE_INTEGRATION") == "1"
 INVENTORY = "tests/integration/inventory.py"
@@ -119,11 +119,6 @@ def run_verify(
     command = [sys.executable, "-m", "pytest", suite, f"--hosts=docker://{container}"]
     command += ["-p", "no:cacheprovider", "-rA", *args]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
-
-
-def sh(container: str, script: str, check: bool = True) -> str:
-    """Output of a shell script run in the container."""
-    return testbed.exec_in(container, "sh", "-c", script, check=check).stdout
 
 
 def api_version(container: str) -> str:

@@ -32,7 +32,7 @@ import sys
 
 from roles.kvm.vfio import wanted_kernel_params
 from tests.integration import testbed
-from tests.integration.deployer import sh
+from tests.integration.testbed import sh
 
 FIXTURE_DIR = "/var/lib/ollama-rig-fixture"
 CALLS = f"{FIXTURE_DIR}/calls.log"

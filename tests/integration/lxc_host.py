@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.integration import testbed
-from tests.integration.deployer import ROOT, sh
+from tests.integration.testbed import ROOT, sh
 
 MIRROR = "http://deb.debian.org/debian"
 PACKAGES = ["systemd", "systemd-sysv", "dbus", "procps"]

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 MIRROR = "http://deb.debian.org/debian"
 # What the hosts need besides systemd: python3 runs the Ollama stand-in (tests/standin), curl
 # and zstd are what the native role expects, iproute2 gives testinfra `ss`, nftables and ufw the
@@ -129,6 +130,11 @@ def destroy(name: str) -> None:
 
 def exec_in(container: str, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return docker("exec", container, *command, check=check)
+
+
+def sh(container: str, script: str, check: bool = True) -> str:
+    """Output of a shell script run in the container."""
+    return exec_in(container, "sh", "-c", script, check=check).stdout
 
 
 # Directories whose listing must not move under --dry or a refused run.

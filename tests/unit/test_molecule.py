@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,18 @@ def test_instances_come_from_the_integration_tiers_lifecycle(
     # Its command line is testbed.cli's, under its own name (a wrong usage touches no engine).
     assert importlib.import_module(module).main(["no-such-verb"]) == 2
     assert f"usage: python -m {module} image|create NAME|destroy NAME" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "module",
+    sorted({host_vars(s, p)["rig_testbed"] for s in TESTBED_SCENARIOS for p in platforms(s)})
+    + ["tests.integration.lxd_host"],
+)
+def test_lifecycle_modules_import_without_pytest(module: str) -> None:
+    """Molecule and scripts/lxd-engine.sh run them before the test packages are installed."""
+    code = f"import sys; sys.modules['pytest'] = None; import {module}"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 @pytest.mark.parametrize(
