@@ -1,4 +1,4 @@
-"""Host facts the preflight reads: CPU flags, init system, NVIDIA PCI functions."""
+"""Host facts the preflight reads: CPU flags, init system, NVIDIA PCI functions, ufw."""
 
 from __future__ import annotations
 
@@ -76,3 +76,22 @@ class NvidiaPciFunctions(FactBase[list[dict[str, Any]]]):
                 }
             )
         return functions
+
+
+class UfwStatus(FactBase[str]):
+    """ufw's state: "active", "inactive", "not-installed", or what `ufw status` said instead.
+
+    `ufw status` starts with "Status: active" or "Status: inactive" (ufw(8)).
+    """
+
+    def command(self) -> str:
+        return (
+            "command -v ufw >/dev/null 2>&1 || { echo not-installed; exit 0; };"
+            " ufw status 2>&1 | head -n 1"
+        )
+
+    def process(self, output: list[str]) -> str:
+        first = output[0].strip() if output else ""
+        if first.startswith("Status: "):
+            return first.removeprefix("Status: ").strip()
+        return first or "unknown"

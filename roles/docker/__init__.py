@@ -159,7 +159,8 @@ def install_docker_ollama(settings: Settings, facts: HostFacts) -> None:
     )
     # Back on loopback: the allow-list goes only now that the recreated container answers there
     # (the old one was published on every address until then; a failed start keeps the rules).
-    remove_allow_list(settings=settings)
+    # Still exposed: the rules of a port it left go now.
+    remove_allow_list(settings=settings, published=True)
     files.template(
         name=f"Write {DOCKER_MANIFEST}",
         src=template_path("docker/docker.json.j2"),

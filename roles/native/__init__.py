@@ -127,4 +127,5 @@ def install_ollama(settings: Settings, machine: str) -> None:
     )
     # Back on loopback: the allow-list goes only now that the restarted Ollama answers there
     # (the old one listened on every address until its restart; a failed start keeps the rules).
+    # Still exposed: the rules of a port it left, or of the firewall it switched from, go now.
     remove_allow_list(settings=settings)

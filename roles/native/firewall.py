@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import shlex
+from io import StringIO
+from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy, operation
-from pyinfra.api.exceptions import OperationError
-from pyinfra.facts.files import File
+from pyinfra.facts.files import File, FindInFile
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, systemd
 
@@ -20,6 +22,9 @@ from templates import template_path
 RULES = "/etc/ollama-rig/firewall.nft"
 UNIT = "ollama-rig-firewall.service"
 UNIT_FILE = f"/etc/systemd/system/{UNIT}"
+# The ports ollama-rig added ufw rules for, one a line: ufw rules carry no owner, so the rules of
+# a port Ollama left (or of the ufw it switched away from) are found again by these ports.
+UFW_PORTS = "/etc/ollama-rig/ufw-ports"
 
 
 def split_families(networks: list[str]) -> tuple[list[str], list[str]]:
@@ -37,6 +42,28 @@ def ufw_rules(networks: list[str], port: int) -> list[str]:
     return [*allows, f"deny {port}/tcp"]
 
 
+def nft_ports(ports: list[int]) -> str:
+    """One port, or an anonymous set of them: what `tcp dport` matches in the rules file."""
+    if len(ports) == 1:
+        return str(ports[0])
+    return "{ " + ", ".join(str(port) for port in ports) + " }"
+
+
+def rules_ports(lines: list[str] | None) -> list[int]:
+    """The ports our rules file drops ("tcp dport 11434 drop", "tcp dport { 1, 2 } drop")."""
+    found = {int(n) for line in lines or [] for n in re.findall(r"\d+", line.partition("dport")[2])}
+    return sorted(found)
+
+
+def record_ports(lines: list[str] | None) -> list[int]:
+    """The ports in the ufw record (UFW_PORTS), one a line."""
+    return sorted({int(line) for line in lines or [] if line.strip().isdigit()})
+
+
+def port_record(ports: list[int]) -> StringIO:
+    return StringIO("".join(f"{port}\n" for port in ports))
+
+
 def exposed_listeners(listeners: list[str], port: int) -> list[str]:
     """The listeners on port beyond loopback ("0.0.0.0:11434", "[::]:11434"; TcpListeners form)."""
     found = []
@@ -48,21 +75,24 @@ def exposed_listeners(listeners: list[str], port: int) -> list[str]:
 
 
 @operation()
-def loopback_only(port: int):
+def loopback_only(ports: list[int]):
     """
-    Stop the run while anything still listens on port beyond loopback, so its allow-list stays.
+    Stop the run while anything listens beyond loopback on ports Ollama left, so their rules stay.
 
-    + port: Ollama's port
+    + ports: the ports whose allow-list is about to go
 
-    Read when it runs: the server restarted before this listens on loopback, an old one does not.
+    Read when it runs: the server restarted before this listens elsewhere, an old one does not.
     """
-    exposed = exposed_listeners(host.get_fact(TcpListeners), port)
+    exposed = [
+        found for port in ports for found in exposed_listeners(host.get_fact(TcpListeners), port)
+    ]
+    named = ", ".join(str(port) for port in ports)
     if not exposed:
-        host.noop(f"port {port} is open on loopback only")
+        host.noop(f"nothing listens beyond loopback on port {named}")
         return
     message = (
-        f"ollama-rig: ollama_listen is on loopback, but {', '.join(exposed)} still listens: the"
-        f" allow-list is kept; `ss -ltnp | grep :{port}` names the process"
+        f"ollama-rig: Ollama no longer listens beyond loopback on port {named}, but"
+        f" {', '.join(exposed)} still does: its allow-list is kept; `ss -ltnp` names the process"
     )
     yield f"echo {shlex.quote(message)} >&2; exit 1"
 
@@ -74,13 +104,9 @@ def ufw_allow_list(networks: list[str], port: int):
 
     + networks: CIDRs allowed
     + port: the port
+
+    That ufw is active is preflight's check (roles/preflight/check.py), before any change.
     """
-    status = host.get_fact(Command, command="ufw status 2>&1 || true") or ""
-    if "Status: active" not in status:
-        raise OperationError(
-            "ollama_firewall='ufw' but ufw is not active: enable ufw (keep your SSH rule), or"
-            " set ollama_firewall='nftables'"
-        )
     added = host.get_fact(Command, command="ufw show added 2>&1 || true") or ""
     missing = [rule for rule in ufw_rules(networks, port) if f"ufw {rule}" not in added]
     if not missing:
@@ -94,24 +120,57 @@ def ufw_allow_list(networks: list[str], port: int):
 
 
 @operation()
-def ufw_remove_port_rules(port: int):
+def ufw_remove_port_rules(ports: list[int]):
     """
-    Remove the ufw rules this role added for a port (when Ollama is back on loopback).
+    Remove the ufw rules this role adds (ufw_rules) for ports Ollama no longer uses.
 
-    + port: the port
+    + ports: the ports
     """
     added = host.get_fact(Command, command="ufw show added 2>&1 || true") or ""
     ours = [
         line.removeprefix("ufw ")
         for line in added.splitlines()
+        for port in ports
         if line.startswith("ufw ")
-        and (f" port {port} proto tcp" in line or f"deny {port}/tcp" in line)
+        and (line.endswith(f" port {port} proto tcp") or line == f"ufw deny {port}/tcp")
     ]
     if not ours:
-        host.noop(f"no ufw rules for port {port}")
+        host.noop(f"no ufw rules for port {', '.join(str(port) for port in ports)}")
         return
     for rule in ours:
         yield f"ufw delete {rule}"
+
+
+def previous_ports() -> tuple[list[int], list[int]]:
+    """The ports our nftables rules and our ufw rules filter now, read before any change."""
+    nft = host.get_fact(FindInFile, path=RULES, pattern="tcp dport .* drop")
+    ufw = host.get_fact(FindInFile, path=UFW_PORTS, pattern="^[0-9]")
+    return rules_ports(nft), record_ports(ufw)
+
+
+def nftables_rules(settings: Settings, ports: list[int], published: bool, name: str) -> Any:
+    """Write the rules file for ports (the operation, whose did_change reload_rules reads)."""
+    ipv4, ipv6 = split_families(settings.ollama_allow_from)
+    return files.template(
+        name=name,
+        src=template_path("ollama-firewall.nft.j2"),
+        dest=RULES,
+        mode="0644",
+        port=nft_ports(ports),
+        ipv4=ipv4,
+        ipv6=ipv6,
+        published=published,
+    )
+
+
+def reload_rules(rules: Any, name: str) -> None:
+    systemd.service(name=name, service=UNIT, running=True, restarted=True, _if=rules.did_change)
+
+
+def remove_nftables() -> None:
+    systemd.service(name="Stop the firewall unit", service=UNIT, running=False, enabled=False)
+    files.file(name="Remove the firewall unit", path=UNIT_FILE, present=False)
+    files.file(name="Remove the firewall rules", path=RULES, present=False)
 
 
 @deploy("Ollama firewall")
@@ -119,27 +178,29 @@ def allow_list(settings: Settings, published: bool = False) -> None:
     """Exposed: only ollama_allow_from reaches the port. Run it before Ollama listens there.
 
     published: the port is published by Docker (its forwarded connections are filtered too).
-    Loopback only: nothing here, remove_allow_list takes the rules away after the restart.
+    The ports filtered before stay filtered (the old server listens there until its restart):
+    remove_allow_list drops them after the restart. Loopback only: nothing here.
     """
     if not settings.exposed:
         return
+    nft, ufw = previous_ports()
+    port = settings.listen_port
     if settings.ollama_firewall == "ufw":
+        # Recorded first: a run stopped after the rules were added still finds them again.
+        files.put(
+            name="Record the ufw ports",
+            src=port_record(sorted({*ufw, port})),
+            dest=UFW_PORTS,
+            mode="0644",
+        )
         ufw_allow_list(
             name="ufw allow-list for Ollama",
             networks=settings.ollama_allow_from,
-            port=settings.listen_port,
+            port=port,
         )
         return
-    ipv4, ipv6 = split_families(settings.ollama_allow_from)
-    rules = files.template(
-        name="nftables allow-list for Ollama",
-        src=template_path("ollama-firewall.nft.j2"),
-        dest=RULES,
-        mode="0644",
-        port=settings.listen_port,
-        ipv4=ipv4,
-        ipv6=ipv6,
-        published=published,
+    rules = nftables_rules(
+        settings, sorted({*nft, port}), published, name="nftables allow-list for Ollama"
     )
     unit = files.template(
         name="Firewall unit",
@@ -149,30 +210,49 @@ def allow_list(settings: Settings, published: bool = False) -> None:
         rules=RULES,
     )
     systemd.daemon_reload(name="Reload systemd units (firewall)", _if=unit.did_change)
-    systemd.service(
-        name="Reload the allow-list",
-        service=UNIT,
-        running=True,
-        restarted=True,
-        _if=rules.did_change,
-    )
+    reload_rules(rules, name="Reload the allow-list")
     systemd.service(
         name="Firewall unit active and enabled", service=UNIT, running=True, enabled=True
     )
 
 
 @deploy("Ollama firewall")
-def remove_allow_list(settings: Settings) -> None:
-    """Loopback only: remove our rules. Run it only once Ollama answers on loopback again.
+def remove_allow_list(settings: Settings, published: bool = False) -> None:
+    """Remove the rules Ollama no longer needs. Run it only once Ollama answers where it now is.
 
-    Until then the old server may still listen on every address: removing the allow-list first
-    would leave it reachable from anywhere for the time of the restart.
+    Loopback only: all of ours. Exposed: those of the ports it left, and those of the firewall
+    it switched away from. Until the restart the old server may still listen on the old address
+    and port: removing their rules first would leave it reachable from anywhere for that time.
     """
-    if settings.exposed:
+    nft, ufw = previous_ports()
+    port = settings.listen_port
+    nft_file = bool(host.get_fact(File, path=UNIT_FILE))
+    if not settings.exposed:
+        loopback_only(name="Ollama listens on loopback only", ports=sorted({*nft, *ufw, port}))
+        ufw_remove_port_rules(name="Remove ufw rules for Ollama", ports=sorted({*ufw, port}))
+        if ufw:
+            files.file(name="Remove the ufw record", path=UFW_PORTS, present=False)
+        if nft_file:
+            remove_nftables()
         return
-    loopback_only(name="Ollama listens on loopback only", port=settings.listen_port)
-    ufw_remove_port_rules(name="Remove ufw rules for Ollama", port=settings.listen_port)
-    if host.get_fact(File, path=UNIT_FILE):
-        systemd.service(name="Stop the firewall unit", service=UNIT, running=False, enabled=False)
-        files.file(name="Remove the firewall unit", path=UNIT_FILE, present=False)
-        files.file(name="Remove the firewall rules", path=RULES, present=False)
+    left = sorted({*nft, *ufw} - {port})
+    if left:
+        loopback_only(name="Nothing listens beyond loopback on the ports Ollama left", ports=left)
+    if settings.ollama_firewall == "ufw":
+        ufw_left = sorted(set(ufw) - {port})
+        if ufw_left:
+            ufw_remove_port_rules(name="Remove ufw rules of the old port", ports=ufw_left)
+            files.put(
+                name="Record the ufw ports", src=port_record([port]), dest=UFW_PORTS, mode="0644"
+            )
+        if nft_file:  # switched from nftables
+            remove_nftables()
+        return
+    if set(nft) - {port}:
+        rules = nftables_rules(
+            settings, [port], published, name="nftables rules: drop the old port"
+        )
+        reload_rules(rules, name="Reload the allow-list without the old port")
+    if ufw:  # switched from ufw
+        ufw_remove_port_rules(name="Remove ufw rules for Ollama", ports=ufw)
+        files.file(name="Remove the ufw record", path=UFW_PORTS, present=False)

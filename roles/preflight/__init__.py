@@ -8,12 +8,12 @@ from pyinfra import host, logger
 from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.server import Arch, LinuxDistribution
 
-from facts.host import CpuFlags, InitSystem, NvidiaPciFunctions
+from facts.host import CpuFlags, InitSystem, NvidiaPciFunctions, UfwStatus
 from facts.nvidia import NvidiaSmi
 from roles.kvm.check import check_kvm_host
 from roles.kvm.deploy import read_kvm_facts
 from roles.kvm.guest import guest_summary
-from roles.preflight.check import HostFacts, check_host
+from roles.preflight.check import HostFacts, check_host, needs_ufw
 from roles.preflight.fit import fit_models
 from settings import Settings
 
@@ -22,7 +22,7 @@ class PreflightError(DeployError):
     """The host cannot be provisioned as configured; the message says why and what to do."""
 
 
-def read_host_facts() -> HostFacts:
+def read_host_facts(settings: Settings) -> HostFacts:
     distro = host.get_fact(LinuxDistribution) or {}
     meta = distro.get("release_meta") or {}
     return HostFacts(
@@ -33,6 +33,7 @@ def read_host_facts() -> HostFacts:
         cpu_flags=host.get_fact(CpuFlags),
         nvidia_smi=host.get_fact(NvidiaSmi),
         pci_functions=host.get_fact(NvidiaPciFunctions),
+        ufw=host.get_fact(UfwStatus) if needs_ufw(settings) else None,
     )
 
 
@@ -47,7 +48,7 @@ class Preflight:
 
 def preflight(settings: Settings) -> Preflight:
     """Print the summary for this host; raise PreflightError listing every refusal."""
-    facts = read_host_facts()
+    facts = read_host_facts(settings)
     verdict = check_host(settings, facts)
     fitted = fit_models(settings, verdict.gpus)
     logger.info(f"{host.print_prefix}preflight:")

@@ -43,6 +43,8 @@ class HostFacts:
     cpu_flags: list[str]
     nvidia_smi: dict[str, Any]
     pci_functions: list[dict[str, Any]]
+    # facts.host.UfwStatus, read only where ollama_firewall='ufw' filters an exposed Ollama.
+    ufw: str | None = None
 
 
 @dataclass
@@ -140,6 +142,12 @@ def _kvm_guest_gpu(error: str, pci_gpus: list[dict[str, Any]], verdict: Verdict)
     return True
 
 
+def needs_ufw(settings: Settings) -> bool:
+    """Ollama is exposed behind ufw: the native role adds its rules (roles/native/firewall.py);
+    docker refuses ufw in settings, the other topologies run no Ollama on this host."""
+    return settings.topology == "native" and settings.exposed and settings.ollama_firewall == "ufw"
+
+
 def check_host(settings: Settings, facts: HostFacts) -> Verdict:
     """Summarise the host and list every reason not to provision it."""
     verdict = Verdict()
@@ -158,6 +166,12 @@ def check_host(settings: Settings, facts: HostFacts) -> Verdict:
         )
     if facts.init != "systemd":
         verdict.refusals.append(f"init is {facts.init!r}: the native role needs systemd as PID 1")
+    if needs_ufw(settings) and facts.ufw != "active":
+        verdict.refusals.append(
+            f"ollama_firewall='ufw' but ufw is {facts.ufw or 'not read'} on this host, so the"
+            " allow-list would filter nothing: enable ufw (`ufw allow OpenSSH`, then `ufw"
+            " enable`), or set ollama_firewall='nftables'"
+        )
     if settings.topology == "lxc" and settings.gpu == "none":
         verdict.refusals.append(
             "topology='lxc' passes the host's GPU into a container, and gpu='none' leaves"

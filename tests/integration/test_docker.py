@@ -213,6 +213,26 @@ def test_exposed_listen_publishes_behind_an_allow_list(host_id: str, archive: Pa
     assert result.returncode == 0, result.stdout[-5000:]
 
 
+# A port change: the rules file filters both ports (input and forward chains) until the container
+# published on the new port answers, then only the new one.
+def test_a_port_change_keeps_the_old_port_filtered_until_the_new_container_answers(
+    host_id: str, archive: Path
+) -> None:
+    data = host_data(archive, ollama_listen="0.0.0.0:11500", ollama_allow_from=["192.168.77.0/24"])
+    run = run_deploy(host_id, data)
+    assert run.returncode == 0, run.output[-5000:]
+    ran_in_order(
+        run,
+        "nftables allow-list for Ollama",
+        "Container ollama",
+        "nftables rules: drop the old port",
+    )
+    ruleset = sh(host_id, "nft list table inet ollama_rig")
+    assert "proto-dst 11500" in ruleset and "11434" not in ruleset, ruleset
+    assert "0.0.0.0:11500->11434/tcp" in sh(host_id, "docker ps --format '{{.Ports}}'")
+    assert run_deploy(host_id, data).totals["success"] == 0
+
+
 def test_back_to_loopback_removes_the_allow_list(host_id: str, archive: Path) -> None:
     run = run_deploy(host_id, host_data(archive))
     assert run.returncode == 0, run.output[-5000:]

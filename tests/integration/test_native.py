@@ -11,7 +11,7 @@ import pytest
 
 from facts.docker import TcpListeners
 from roles.native import ENV_DROPIN
-from roles.native.firewall import exposed_listeners
+from roles.native.firewall import UFW_PORTS, exposed_listeners
 from roles.native.plan import sha256_of
 from tests.integration import testbed
 from tests.integration.deployer import (
@@ -235,6 +235,28 @@ def test_exposed_listen_gets_an_allow_list(container: str, archives: dict) -> No
     assert result.returncode == 0, result.stdout[-5000:]
 
 
+# A port change keeps the old port filtered until the server on the new port answers (the old
+# server listens on the old port until its restart), then drops it: no stale rule stays.
+def test_a_port_change_keeps_the_old_port_filtered_until_the_restart(
+    container: str, archives: dict
+) -> None:
+    moved = standin_data(
+        archives["0.32.7"], ollama_listen="0.0.0.0:11500", ollama_allow_from=["192.168.77.0/24"]
+    )
+    run = run_deploy(container, moved)
+    assert run.returncode == 0, run.output[-5000:]
+    ran_in_order(
+        run,
+        "nftables allow-list for Ollama",
+        "Restart Ollama on change",
+        "nftables rules: drop the old port",
+    )
+    ruleset = testbed.exec_in(container, "nft", "list", "table", "inet", "ollama_rig").stdout
+    assert "tcp dport 11500 drop" in ruleset and "11434" not in ruleset, ruleset
+    assert "0.0.0.0:11500" in listeners(container)
+    assert run_deploy(container, moved).totals["success"] == 0
+
+
 def test_back_to_loopback_removes_the_allow_list(container: str, archives: dict) -> None:
     run = run_deploy(container, standin_data(archives["0.32.7"]))
     assert run.returncode == 0, run.output[-5000:]
@@ -269,30 +291,78 @@ def test_a_run_stopped_before_the_restart_keeps_the_allow_list_until_ollama_is_b
     assert run_deploy(container, standin_data(archives["0.32.7"])).totals["success"] == 0
 
 
+def ufw_added(container: str) -> str:
+    return testbed.exec_in(container, "ufw", "show", "added").stdout
+
+
+def nft_tables(container: str) -> str:
+    return testbed.exec_in(container, "nft", "list", "tables").stdout
+
+
 def test_ufw_allow_list_refuses_an_inactive_ufw_then_admits_only_the_networks(
     container: str, archives: dict
 ) -> None:
-    data = standin_data(
-        archives["0.32.7"],
-        ollama_listen="0.0.0.0:11434",
-        ollama_allow_from=["192.168.77.0/24"],
-        ollama_firewall="ufw",
-    )
+    def ufw_data(listen: str = "0.0.0.0:11434", firewall: str = "ufw") -> dict:
+        return standin_data(
+            archives["0.32.7"],
+            ollama_listen=listen,
+            ollama_allow_from=["192.168.77.0/24"],
+            ollama_firewall=firewall,
+        )
+
+    data = ufw_data()
+    before = testbed.tree(container)
     refused = run_deploy(container, data)
-    assert refused.returncode != 0 and "ufw is not active" in refused.output
+    assert refused.returncode != 0
+    assert "preflight stopped" in refused.output, refused.output[-3000:]
+    assert "ollama_firewall='ufw' but ufw is inactive on this host" in refused.output
+    assert testbed.tree(container) == before
     testbed.exec_in(container, "ufw", "--force", "enable")
     try:
         run = run_deploy(container, data)
         assert run.returncode == 0, run.output[-5000:]
         ran_in_order(run, "ufw allow-list for Ollama", "Restart Ollama on change")
-        added = testbed.exec_in(container, "ufw", "show", "added").stdout
+        added = ufw_added(container)
         assert "ufw allow from 192.168.77.0/24 to any port 11434 proto tcp" in added
         assert "ufw deny 11434/tcp" in added
         assert run_deploy(container, data).totals["success"] == 0
+
+        # A port change: the old port's rules go only after the restart, none is left behind.
+        moved = ufw_data("0.0.0.0:11500")
+        run = run_deploy(container, moved)
+        assert run.returncode == 0, run.output[-5000:]
+        ran_in_order(
+            run,
+            "ufw allow-list for Ollama",
+            "Restart Ollama on change",
+            "Remove ufw rules of the old port",
+        )
+        added = ufw_added(container)
+        assert "ufw deny 11500/tcp" in added and "11434" not in added, added
+        assert run_deploy(container, moved).totals["success"] == 0
+
+        # Switching the firewall: the new one's rules first, then the other one's go.
+        nftables = ufw_data("0.0.0.0:11500", firewall="nftables")
+        run = run_deploy(container, nftables)
+        assert run.returncode == 0, run.output[-5000:]
+        ran_in_order(run, "nftables allow-list for Ollama", "Remove ufw rules for Ollama")
+        assert "11500" not in ufw_added(container)
+        assert "ollama_rig" in nft_tables(container)
+        assert run_deploy(container, nftables).totals["success"] == 0
+        run = run_deploy(container, moved)
+        assert run.returncode == 0, run.output[-5000:]
+        ran_in_order(run, "ufw allow-list for Ollama", "Stop the firewall unit")
+        assert "ollama_rig" not in nft_tables(container)
+        assert "ufw deny 11500/tcp" in ufw_added(container)
+        assert run_deploy(container, moved).totals["success"] == 0
+
         back = run_deploy(container, standin_data(archives["0.32.7"]))
         assert back.returncode == 0, back.output[-5000:]
         ran_in_order(back, "Restart Ollama on change", "Remove ufw rules for Ollama")
-        assert "11434" not in testbed.exec_in(container, "ufw", "show", "added").stdout
+        added = ufw_added(container)
+        assert "11434" not in added and "11500" not in added, added
+        assert sh(container, f"test -e {UFW_PORTS} && echo there || echo gone").strip() == "gone"
+        assert run_deploy(container, standin_data(archives["0.32.7"])).totals["success"] == 0
     finally:
         testbed.exec_in(container, "ufw", "--force", "reset", check=False)
         testbed.exec_in(container, "ufw", "disable", check=False)

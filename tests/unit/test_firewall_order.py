@@ -9,31 +9,46 @@ a pyinfra State (facts stubbed, no host reached) and read the order pyinfra woul
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
 import pytest
+from jinja2 import Environment
 from pyinfra.api import Config, Inventory, State
 from pyinfra.api import host as api_host
 from pyinfra.api.deploy import add_deploy
 
 from roles.docker import install_docker_ollama
 from roles.native import install_ollama
-from roles.native.firewall import exposed_listeners
+from roles.native.firewall import (
+    RULES,
+    UFW_PORTS,
+    UNIT_FILE,
+    exposed_listeners,
+    nft_ports,
+    record_ports,
+    rules_ports,
+)
 from roles.preflight.check import HostFacts
 from settings import Settings, settings_from_data
+from templates import template_path
 
 EXPOSED = {"ollama_listen": "0.0.0.0:11434", "ollama_allow_from": ["192.168.77.0/24"]}
 FIREWALL = "Ollama firewall | "
 # What the deploys read in Python (operations are not run: check_for_changes=False).
 FACTS: dict[str, Any] = {
     "Groups": [],
-    "File": True,  # a firewall unit from an exposed run is there
+    "File": True,
     "DockerContainer": [],
     "DockerEngine": {"error": None, "server_version": "27.5.1"},
     "DockerDaemonConfig": None,
     "TcpListeners": [],
 }
+# FindInFile by path: what the last exposed run left (nftables rules for port 11434, no ufw record).
+NFT_11434 = {RULES: ["    tcp dport 11434 drop"], UFW_PORTS: None}
+UFW_11434 = {RULES: None, UFW_PORTS: ["11434"]}
+NOTHING: dict[str, list[str] | None] = {RULES: None, UFW_PORTS: None}
 DOCKER_HOST = HostFacts(
     os_id="debian",
     os_version="12",
@@ -45,14 +60,21 @@ DOCKER_HOST = HostFacts(
 )
 
 
-def stub_fact(
-    state: State, host: Any, cls: type, args: Any = None, kwargs: Any = None, **_: Any
-) -> Any:
-    return FACTS[cls.__name__]
-
-
-def queued(deploy: Callable[..., Any], **kwargs: Any) -> list[str]:
+def queued(
+    deploy: Callable[..., Any], found: dict[str, list[str] | None], **kwargs: Any
+) -> list[str]:
     """The names of the operations deploy queues, in the order pyinfra runs them."""
+
+    def stub_fact(
+        state: State, host: Any, cls: type, args: Any = None, kwargs: Any = None, **_: Any
+    ) -> Any:
+        path = str((kwargs or {}).get("path"))
+        if cls.__name__ == "FindInFile":
+            return found[path]
+        if cls.__name__ == "File" and path == UNIT_FILE:  # the nftables unit comes with its rules
+            return found[RULES] is not None
+        return FACTS[cls.__name__]
+
     inventory = Inventory((["rig-host"], {}))
     state = State(inventory, Config(), check_for_changes=False)
     with patch.object(api_host, "get_fact", stub_fact):
@@ -60,12 +82,12 @@ def queued(deploy: Callable[..., Any], **kwargs: Any) -> list[str]:
     return [sorted(state.op_meta[op].names)[0] for op in state.get_op_order()]
 
 
-def run_native(settings: Settings) -> list[str]:
-    return queued(install_ollama, settings=settings, machine="x86_64")
+def run_native(settings: Settings, found: dict[str, list[str] | None] = NFT_11434) -> list[str]:
+    return queued(install_ollama, found, settings=settings, machine="x86_64")
 
 
-def run_docker(settings: Settings) -> list[str]:
-    return queued(install_docker_ollama, settings=settings, facts=DOCKER_HOST)
+def run_docker(settings: Settings, found: dict[str, list[str] | None] = NFT_11434) -> list[str]:
+    return queued(install_docker_ollama, found, settings=settings, facts=DOCKER_HOST)
 
 
 def position(names: list[str], ending: str) -> int:
@@ -98,9 +120,9 @@ ANSWERS = "Ollama answers version 0.32.7"
     ids=["native-nftables", "native-ufw", "docker"],
 )
 def test_exposing_puts_the_allow_list_in_before_ollama_listens(
-    run: Callable[[Settings], list[str]], topology: str, extra: dict[str, Any], listens: str
+    run: Callable[..., list[str]], topology: str, extra: dict[str, Any], listens: str
 ) -> None:
-    names = run(settings_from_data({"topology": topology, **EXPOSED, **extra}))
+    names = run(settings_from_data({"topology": topology, **EXPOSED, **extra}), NOTHING)
     rules = firewall_ops(names)
     assert max(rules) < position(names, listens), names
     assert not any("Remove" in names[i] or "Stop" in names[i] for i in rules), names
@@ -112,7 +134,7 @@ def test_exposing_puts_the_allow_list_in_before_ollama_listens(
     ids=["native", "docker"],
 )
 def test_back_to_loopback_removes_the_allow_list_only_once_ollama_answers_there(
-    run: Callable[[Settings], list[str]], topology: str, listens: str
+    run: Callable[..., list[str]], topology: str, listens: str
 ) -> None:
     names = run(settings_from_data({"topology": topology}))
     removals = firewall_ops(names)
@@ -140,3 +162,87 @@ def test_exposed_listeners_are_those_on_the_port_beyond_loopback(
     listeners: list[str], expected: list[str]
 ) -> None:
     assert exposed_listeners(listeners, 11434) == expected
+
+
+MOVED = {"ollama_listen": "0.0.0.0:11500", "ollama_allow_from": ["192.168.77.0/24"]}
+
+
+def split_at(names: list[str], ending: str) -> tuple[list[str], list[str]]:
+    """The firewall operations queued before the one named by ending, and those after it."""
+    at = position(names, ending)
+    ops = [(i, names[i].split(FIREWALL)[1]) for i in firewall_ops(names)]
+    return [name for i, name in ops if i < at], [name for i, name in ops if i > at]
+
+
+@pytest.mark.parametrize(
+    ("run", "topology", "listens"),
+    [(run_native, "native", NATIVE_WRITES), (run_docker, "docker", DOCKER_LISTENS)],
+    ids=["native", "docker"],
+)
+def test_a_port_change_filters_the_old_port_until_the_new_server_answers(
+    run: Callable[..., list[str]], topology: str, listens: str
+) -> None:
+    names = run(settings_from_data({"topology": topology, **MOVED}), NFT_11434)
+    before, _ = split_at(names, listens)
+    _, after = split_at(names, ANSWERS)
+    assert before[0] == "nftables allow-list for Ollama"  # rendered for 11434 and 11500
+    assert after == [
+        "Nothing listens beyond loopback on the ports Ollama left",
+        "nftables rules: drop the old port",
+        "Reload the allow-list without the old port",
+    ]
+
+
+def test_a_port_change_with_ufw_removes_the_old_ports_rules_after_the_restart() -> None:
+    names = run_native(settings_from_data({"ollama_firewall": "ufw", **MOVED}), UFW_11434)
+    before, _ = split_at(names, NATIVE_WRITES)
+    _, after = split_at(names, ANSWERS)
+    assert before == ["Record the ufw ports", "ufw allow-list for Ollama"]
+    assert after == [
+        "Nothing listens beyond loopback on the ports Ollama left",
+        "Remove ufw rules of the old port",
+        "Record the ufw ports",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("firewall", "found", "removed"),
+    [
+        (
+            "ufw",
+            NFT_11434,
+            ["Stop the firewall unit", "Remove the firewall unit", "Remove the firewall rules"],
+        ),
+        ("nftables", UFW_11434, ["Remove ufw rules for Ollama", "Remove the ufw record"]),
+    ],
+    ids=["nftables-to-ufw", "ufw-to-nftables"],
+)
+def test_switching_firewall_removes_the_other_ones_rules_once_ollama_answers(
+    firewall: str, found: dict[str, list[str] | None], removed: list[str]
+) -> None:
+    names = run_native(settings_from_data({"ollama_firewall": firewall, **EXPOSED}), found)
+    before, _ = split_at(names, NATIVE_WRITES)
+    _, after = split_at(names, ANSWERS)
+    assert before and not any("Remove" in name or "Stop" in name for name in before), before
+    assert after == removed
+
+
+@pytest.mark.parametrize(
+    ("firewall", "found"), [("nftables", NFT_11434), ("ufw", UFW_11434)], ids=["nftables", "ufw"]
+)
+def test_an_unchanged_exposed_port_removes_nothing(
+    firewall: str, found: dict[str, list[str] | None]
+) -> None:
+    names = run_native(settings_from_data({"ollama_firewall": firewall, **EXPOSED}), found)
+    assert split_at(names, ANSWERS)[1] == []
+
+
+def test_the_rules_file_names_every_port_it_filters_and_is_read_back() -> None:
+    assert nft_ports([11434]) == "11434"
+    assert nft_ports([11434, 11500]) == "{ 11434, 11500 }"
+    rules = Environment().from_string(Path(template_path("ollama-firewall.nft.j2")).read_text())
+    text = rules.render(port=nft_ports([11434, 11500]), ipv4=["10.0.0.0/8"], ipv6=[])
+    drops = [line for line in text.splitlines() if line.strip().endswith("drop")]
+    assert drops == ["        tcp dport { 11434, 11500 } drop"]
+    assert rules_ports(drops) == [11434, 11500]
+    assert rules_ports(None) == [] and record_ports(["11434", "11500", ""]) == [11434, 11500]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from roles.preflight.check import DRIVER_FIXES, HostFacts, check_host
+from roles.preflight.check import DRIVER_FIXES, HostFacts, check_host, needs_ufw
 from settings import settings_from_data
 
 RTX3070 = {
@@ -113,3 +113,38 @@ def test_every_driver_error_code_of_the_parser_has_a_fix() -> None:
 
     codes = set(re.findall(r'"((?:no|not|version|nvml)-[a-z-]+)"', inspect.getsource(nvidia)))
     assert codes and codes <= set(DRIVER_FIXES), codes - set(DRIVER_FIXES)
+
+
+UFW = {"ollama_listen": "0.0.0.0:11434", "ollama_allow_from": ["192.168.1.0/24"]}
+
+
+@pytest.mark.parametrize("status", ["inactive", "not-installed", None])
+def test_exposing_behind_a_ufw_that_is_not_active_is_refused_in_preflight(
+    status: str | None,
+) -> None:
+    verdict = check(replace(GOOD, ufw=status), ollama_firewall="ufw", **UFW)
+    assert len(verdict.refusals) == 1, verdict.refusals
+    refusal = verdict.refusals[0]
+    assert refusal.startswith(f"ollama_firewall='ufw' but ufw is {status or 'not read'}")
+    assert "ufw enable" in refusal and "ollama_firewall='nftables'" in refusal
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        ({"ollama_firewall": "ufw", **UFW}, "active"),
+        ({"ollama_firewall": "nftables", **UFW}, None),  # nftables needs no ufw
+        ({"ollama_firewall": "ufw"}, None),  # loopback: no allow-list at all
+    ],
+    ids=["ufw-active", "nftables", "loopback"],
+)
+def test_ufw_is_asked_for_only_where_it_filters_an_exposed_ollama(
+    data: dict[str, Any], status: str | None
+) -> None:
+    assert check(replace(GOOD, ufw=status), **data).refusals == []
+
+
+def test_preflight_reads_ufw_only_where_it_is_needed() -> None:
+    assert needs_ufw(settings_from_data({"ollama_firewall": "ufw", **UFW}))
+    assert not needs_ufw(settings_from_data({"ollama_firewall": "ufw"}))
+    assert not needs_ufw(settings_from_data({"ollama_firewall": "nftables", **UFW}))
