@@ -18,14 +18,10 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.docker import DockerContainer, DockerImage
 
 from facts.docker import CDI_SPEC, DAEMON_JSON, CdiSpecDrivers, DockerDaemonConfig, DockerEngine
+from roles.commands import fail_command
 from roles.docker.daemon import DaemonJsonError, DaemonWants, merge_daemon_json
 from roles.docker.plan import ContainerSpec, is_running, spec_changes
 from roles.native.operations import wait_for_api
-
-
-def _fail(message: str) -> str:
-    """Shell that prints one ollama-rig error line on stderr and fails."""
-    return f"{{ echo {shlex.quote('ollama-rig: ' + message)} >&2; exit 1; }}"
 
 
 def _first(found: list | None) -> dict | None:
@@ -70,7 +66,7 @@ def daemon_config(
         "{ ! dockerd --help 2>/dev/null | grep -q -- --validate || "
         f"dockerd --validate --config-file={q_new} >/dev/null || "
         f"{{ rm -f {q_new}; "
-        + _fail(f"dockerd refused the merged {path}; it was not changed")
+        + fail_command(f"dockerd refused the merged {path}; it was not changed")
         + "; }; } && "
         f"{{ [ ! -e {q_path} ] || cp -p {q_path} {shlex.quote(path + '.ollama-rig.bak')}; }} && "
         f"mv -f {q_new} {q_path}"
@@ -137,7 +133,7 @@ def image_present(image: str, archive: str | None = None, cache_dir: str = "/var
         return
     q_image = shlex.quote(image)
     if archive is None:
-        yield f"docker pull {q_image} || " + _fail(
+        yield f"docker pull {q_image} || " + fail_command(
             f"cannot pull {image}; for a host without internet set docker_image_archive to a"
             f" `docker save` archive of it"
         )
@@ -149,7 +145,7 @@ def image_present(image: str, archive: str | None = None, cache_dir: str = "/var
     yield (
         f"docker load --input {q_remote} && rm -f {q_remote} && "
         f"docker image inspect {q_image} >/dev/null 2>&1 || "
-        + _fail(f"{archive} loaded, but it does not hold {image}")
+        + fail_command(f"{archive} loaded, but it does not hold {image}")
     )
 
 

@@ -20,6 +20,8 @@ from pyinfra.api import operation
 from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import apt
 
+from roles.commands import fail_command
+
 KEYRINGS = "/etc/apt/keyrings"
 DOCKER_URL = "https://download.docker.com/linux/{distro}"
 DOCKER_KEY = f"{KEYRINGS}/docker.asc"
@@ -72,10 +74,6 @@ def nvidia_source() -> str:
     return f"deb [signed-by={NVIDIA_KEY}] {NVIDIA_REPO_URL} /"
 
 
-def _fail(message: str) -> str:
-    return f"{{ echo {shlex.quote('ollama-rig: ' + message)} >&2; exit 1; }}"
-
-
 @operation()
 def apt_repository(key_url: str, keyring: str, line: str, list_path: str):
     """
@@ -96,7 +94,7 @@ def apt_repository(key_url: str, keyring: str, line: str, list_path: str):
             f"mkdir -p {shlex.quote(keyring.rsplit('/', 1)[0])} && "
             f"curl -fsSL --retry 3 --connect-timeout 20 -o {part} {shlex.quote(key_url)} || "
             f"{{ rm -f {part}; "
-            + _fail(f"cannot download the apt key {key_url}; nothing else was changed")
+            + fail_command(f"cannot download the apt key {key_url}; nothing else was changed")
             + "; }; "
             f"chmod 0644 {part} && mv -f {part} {q_key}"
         )
@@ -108,7 +106,7 @@ def apt_repository(key_url: str, keyring: str, line: str, list_path: str):
     if not fresh:
         host.noop(f"apt repository {list_path} is set up")
         return
-    yield "apt-get update -qq || " + _fail(
+    yield "apt-get update -qq || " + fail_command(
         f"apt-get update failed after adding {list_path} (is {key_url.split('/')[2]} reachable?)"
     )
 

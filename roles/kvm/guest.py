@@ -23,6 +23,7 @@ from pyinfra.operations.util import any_changed
 
 from facts.kvm import AptSourceFiles, LoadedKernelModules
 from facts.nvidia import NvidiaSmi
+from roles.commands import fail_command
 from roles.kvm.driver import (
     GUEST_MANIFEST,
     NOUVEAU_BLACKLIST,
@@ -47,11 +48,6 @@ INITRAMFS_UPDATE = "update-initramfs -u"
 
 class KvmGuestError(DeployError):
     """The VM cannot get its NVIDIA driver as configured; the message says why and what to do."""
-
-
-def _fail(message: str) -> str:
-    """Shell that prints one ollama-rig error line on stderr and fails (a group: safe after ||)."""
-    return f"{{ echo {shlex.quote('ollama-rig: ' + message)} >&2; exit 1; }}"
 
 
 def read_guest_os() -> GuestOs:
@@ -103,7 +99,9 @@ def apt_components(codename: str, components: list[str]):
     """
     merge = merge_sources(read_apt_sources(), codename, components)
     if merge.matched == 0:
-        yield _fail(f"no APT source of {codename} with main: cannot add {' '.join(components)}")
+        yield fail_command(
+            f"no APT source of {codename} with main: cannot add {' '.join(components)}"
+        )
         return
     if not merge.changed:
         host.noop(f"the APT sources of {codename} have {' '.join(components)}")
@@ -112,7 +110,7 @@ def apt_components(codename: str, components: list[str]):
         q_path, q_backup = shlex.quote(path), shlex.quote(path + ".ollama-rig.bak")
         yield f"[ -e {q_backup} ] || cp -p {q_path} {q_backup}"
         yield FileUploadCommand(StringIO(text), path)
-    yield "apt-get update -qq || " + _fail(
+    yield "apt-get update -qq || " + fail_command(
         f"apt-get update failed after adding {' '.join(components)} (is the mirror reachable?)"
     )
 
@@ -132,7 +130,7 @@ def driver_in_use(allow: bool):
         host.noop(f"the NVIDIA driver is in use ({names})")
         return
     if not allow:
-        yield _fail(
+        yield fail_command(
             f"reboot required ({why}): reboot the VM, then run again, or set"
             " kvm_allow_reboot=True to let ollama-rig reboot it"
         )
@@ -194,7 +192,7 @@ def install_driver(settings: Settings, guest: GuestOs) -> None:
         server.shell(
             name="Reboot needed after the driver packages changed?",
             commands=[
-                _fail(
+                fail_command(
                     "reboot required (the NVIDIA driver packages changed): reboot the VM, then"
                     " run again, or set kvm_allow_reboot=True to let ollama-rig reboot it"
                 )
@@ -207,7 +205,7 @@ def install_driver(settings: Settings, guest: GuestOs) -> None:
         name="nvidia-smi sees the GPU after the reboot",
         commands=[
             "nvidia-smi -L || "
-            + _fail(
+            + fail_command(
                 "after the reboot nvidia-smi still fails: check `dmesg | grep -i -e nvrm -e"
                 " nvidia`, `dkms status` and Secure Boot (`mokutil --sb-state`)"
             )

@@ -25,8 +25,8 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.connectors.local import LocalConnector
 
 from facts.lxc import NvidiaDeviceNodes, ProcDevices
+from roles.commands import fail_command
 from roles.lxc.plan import LxcPlanError, check_host_nodes
-from roles.native.operations import _fail as fail_command
 
 PCI_ADDRESS = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 NVIDIA_CONFIG = {"nvidia.runtime": "true"}

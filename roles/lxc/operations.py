@@ -21,6 +21,7 @@ from facts.lxc import (
     pve_config_path,
 )
 from facts.parsers.lxc import parse_pve_lxc_conf
+from roles.commands import fail_command
 from roles.lxc.plan import (
     DeviceStyle,
     LxcPlanError,
@@ -31,7 +32,6 @@ from roles.lxc.plan import (
     wanted_lines,
     wanted_nodes,
 )
-from roles.native.operations import _fail as fail_command
 
 STATE_DIR = "/etc/ollama-rig/lxc"  # node-local: the lines written last time, per container
 

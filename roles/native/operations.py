@@ -9,12 +9,7 @@ from pyinfra.api import operation
 from pyinfra.facts.files import Sha256File
 
 from facts.ollama import RELEASE_MARKER, OllamaApiVersion, OllamaRelease
-
-
-def _fail(message: str) -> str:
-    """Shell that prints one ollama-rig error line on stderr and fails."""
-    return f"{{ echo {shlex.quote('ollama-rig: ' + message)} >&2; exit 1; }}"
-
+from roles.commands import fail_command
 
 OLLAMA_OFFLINE_HINT = (
     "for a host without internet set ollama_archive_path to a local copy of the archive"
@@ -48,7 +43,7 @@ def fetch_archive(
     yield f"mkdir -p {shlex.quote(dest.rsplit('/', 1)[0])}"
     yield (
         f"curl -fsSL --retry 3 --connect-timeout 20 -o {part} {q_url} || "
-        f"{{ rm -f {part}; " + _fail(f"cannot download {url}; {offline_hint}") + "; }"
+        f"{{ rm -f {part}; " + fail_command(f"cannot download {url}; {offline_hint}") + "; }"
     )
     yield (
         f'actual=$(sha256sum {part} | cut -d" " -f1); '
@@ -77,10 +72,10 @@ def unpack_release(archive: str, prefix: str, marker: str):
         f"set -e; mkdir -p {q_prefix}/bin {q_prefix}/lib; "
         f"stage=$(mktemp -d {q_prefix}/.ollama-rig.XXXXXX); "
         f'tar -C "$stage" -xf {q_archive} || {{ rm -rf "$stage"; '
-        + _fail(f"cannot unpack {archive}")
+        + fail_command(f"cannot unpack {archive}")
         + "; }; "
         '[ -x "$stage/bin/ollama" ] || { rm -rf "$stage"; '
-        + _fail(f"{archive} has no bin/ollama")
+        + fail_command(f"{archive} has no bin/ollama")
         + "; }; "
         f'mkdir -p "$stage/lib/ollama"; rm -rf {q_prefix}/lib/ollama; '
         f'mv "$stage/lib/ollama" {q_prefix}/lib/ollama; '
